@@ -1,0 +1,1 @@
+//! Switchyard driver over async-std (skeleton until the adapters issue).

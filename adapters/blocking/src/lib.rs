@@ -1,0 +1,1 @@
+//! Switchyard driver over blocking (skeleton until the adapters issue).

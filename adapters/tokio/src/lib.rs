@@ -1,0 +1,1 @@
+//! Switchyard driver over tokio (skeleton until the adapters issue).

@@ -1,0 +1,1 @@
+//! Benches (skeleton until the benches issue).

@@ -1,0 +1,1 @@
+//! The chunked transfer coding, strictly (STUB: being written).

@@ -1,0 +1,287 @@
+//! Message heads: the shared vocabulary (fields, versions, list syntax) and the parsers.
+//!
+//! A head travels through three steps: [`scan`] finds where it ends (in O(n) over a growing
+//! buffer, enforcing the size limits before anything is parsed), [`request`] / [`response`] parse
+//! and validate the complete head with httparse, and `rewrite` serializes the head that goes out.
+//! Field values are `Bytes` slices of the received head: nothing is copied until serialization.
+
+pub mod request;
+pub mod response;
+pub(crate) mod scan;
+
+use bytes::Bytes;
+
+/// The HTTP versions the proxy speaks. Anything else is refused with 505.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+impl Version {
+    /// The version as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http10 => "HTTP/1.0",
+            Self::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// One field line as received: name case preserved, value trimmed of surrounding whitespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The field name, as received.
+    pub name: Bytes,
+    /// The field value without leading or trailing SP/HTAB.
+    pub value: Bytes,
+}
+
+impl HeaderField {
+    /// Whether this field's name is `name` (ASCII case-insensitive).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// Exactly this many bytes (`Content-Length`).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the sender closes (responses only).
+    CloseDelimited,
+}
+
+/// What a `Connection` field (all of its lines together) says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// The `close` option is present.
+    pub close: bool,
+    /// The `keep-alive` option is present.
+    pub keep_alive: bool,
+    /// The `upgrade` option is present.
+    pub upgrade: bool,
+    /// Every option, lower-cased: each names a hop-by-hop field to remove.
+    pub tokens: Vec<Vec<u8>>,
+}
+
+impl ConnectionOptions {
+    /// Collects the options of every `Connection` field in `headers`.
+    pub fn from_headers(headers: &[HeaderField]) -> Self {
+        let mut options = Self::default();
+        for field in headers.iter().filter(|f| f.is("connection")) {
+            for token in list_elements(&field.value) {
+                let lower = token.to_ascii_lowercase();
+                match lower.as_slice() {
+                    b"close" => options.close = true,
+                    b"keep-alive" => options.keep_alive = true,
+                    b"upgrade" => options.upgrade = true,
+                    _ => {}
+                }
+                if !options.tokens.contains(&lower) {
+                    options.tokens.push(lower);
+                }
+            }
+        }
+        options
+    }
+
+    /// Whether the field `name` was nominated as hop-by-hop.
+    pub fn nominates(&self, name: &[u8]) -> bool {
+        self.tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The elements of a comma-separated list value (RFC 9110 §5.6.1): OWS trimmed, empty elements
+/// skipped.
+pub fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// `value` without leading and trailing SP/HTAB.
+pub fn trim_ows(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
+/// Whether `b` is a `tchar` (RFC 9110 §5.6.2).
+pub fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
+        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Whether `s` is a non-empty `token`.
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Parses `Content-Length` values of all the given fields. `Ok(None)` when there is none.
+///
+/// Strict: exactly one field whose value is `1*DIGIT` that fits in u64. Identical duplicates and
+/// comma lists are refused (`Duplicate`), as nginx does.
+pub(crate) fn content_length(headers: &[HeaderField]) -> Result<Option<u64>, LengthError> {
+    let mut found = None;
+    for field in headers.iter().filter(|f| f.is("content-length")) {
+        if found.is_some() {
+            return Err(LengthError::Duplicate);
+        }
+        let v = &field.value;
+        if v.contains(&b',') {
+            return Err(LengthError::Duplicate);
+        }
+        if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+            return Err(LengthError::Invalid);
+        }
+        let mut n: u64 = 0;
+        for &d in v.iter() {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(LengthError::Invalid)?;
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// Why `Content-Length` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LengthError {
+    Duplicate,
+    Invalid,
+}
+
+/// What the `Transfer-Encoding` fields say, strictly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransferCoding {
+    /// No `Transfer-Encoding` field.
+    Absent,
+    /// Exactly one field whose value is `chunked` (case-insensitive).
+    Chunked,
+    /// `chunked` appears, but not as the only, final coding (or twice, or on two lines).
+    ChunkedNotFinal,
+    /// A coding other than chunked, with no `chunked` at all.
+    Unsupported,
+}
+
+/// Classifies the `Transfer-Encoding` fields.
+pub(crate) fn transfer_coding(headers: &[HeaderField]) -> TransferCoding {
+    let mut lines = 0;
+    let mut elements: Vec<&[u8]> = Vec::new();
+    for field in headers.iter().filter(|f| f.is("transfer-encoding")) {
+        lines += 1;
+        // Keep empty elements visible: `chunked,` is not a clean single coding.
+        elements.extend(field.value.split(|&b| b == b',').map(trim_ows));
+    }
+    if lines == 0 {
+        return TransferCoding::Absent;
+    }
+    let chunked_at: Vec<usize> = elements
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.eq_ignore_ascii_case(b"chunked"))
+        .map(|(i, _)| i)
+        .collect();
+    match (lines, elements.len(), chunked_at.as_slice()) {
+        (1, 1, [0]) => TransferCoding::Chunked,
+        (_, _, []) => TransferCoding::Unsupported,
+        _ => TransferCoding::ChunkedNotFinal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(list: &[(&str, &str)]) -> Vec<HeaderField> {
+        list.iter()
+            .map(|(n, v)| HeaderField {
+                name: Bytes::copy_from_slice(n.as_bytes()),
+                value: Bytes::copy_from_slice(v.as_bytes()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn content_length_is_strict() {
+        assert_eq!(content_length(&fields(&[("Content-Length", "5")])), Ok(Some(5)));
+        assert_eq!(content_length(&fields(&[])), Ok(None));
+        for bad in ["+5", "-5", "0x5", "5Z", "5_0", "5.0", "5 5", "", "18446744073709551616"] {
+            assert_eq!(
+                content_length(&fields(&[("Content-Length", bad)])),
+                Err(LengthError::Invalid),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            content_length(&fields(&[("Content-Length", "5"), ("content-length", "5")])),
+            Err(LengthError::Duplicate)
+        );
+        assert_eq!(
+            content_length(&fields(&[("Content-Length", "5, 5")])),
+            Err(LengthError::Duplicate)
+        );
+        assert_eq!(
+            content_length(&fields(&[("Content-Length", "18446744073709551615")])),
+            Ok(Some(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn transfer_coding_classification() {
+        let tc = |v: &[&str]| {
+            let list: Vec<(&str, &str)> = v.iter().map(|v| ("Transfer-Encoding", *v)).collect();
+            transfer_coding(&fields(&list))
+        };
+        assert_eq!(tc(&[]), TransferCoding::Absent);
+        assert_eq!(tc(&["chunked"]), TransferCoding::Chunked);
+        assert_eq!(tc(&["CHUNKED"]), TransferCoding::Chunked);
+        assert_eq!(tc(&["gzip"]), TransferCoding::Unsupported);
+        assert_eq!(tc(&["chunk"]), TransferCoding::Unsupported);
+        assert_eq!(tc(&["\"chunked\""]), TransferCoding::Unsupported);
+        assert_eq!(tc(&["chunked;ext=val"]), TransferCoding::Unsupported);
+        assert_eq!(tc(&["gzip, chunked"]), TransferCoding::ChunkedNotFinal);
+        assert_eq!(tc(&["chunked, gzip"]), TransferCoding::ChunkedNotFinal);
+        assert_eq!(tc(&["chunked, chunked"]), TransferCoding::ChunkedNotFinal);
+        assert_eq!(tc(&["chunked", "chunked"]), TransferCoding::ChunkedNotFinal);
+        assert_eq!(tc(&["chunked,"]), TransferCoding::ChunkedNotFinal);
+    }
+
+    #[test]
+    fn connection_options_collect_all_lines() {
+        let opts = ConnectionOptions::from_headers(&fields(&[
+            ("Connection", ""),
+            ("Connection", "X-Foo, Upgrade"),
+            ("connection", "close"),
+        ]));
+        assert!(opts.upgrade && opts.close && !opts.keep_alive);
+        assert!(opts.nominates(b"x-foo"));
+        assert!(opts.nominates(b"X-FOO"));
+    }
+
+    #[test]
+    fn trims_and_splits_lists() {
+        assert_eq!(trim_ows(b" \ta b\t "), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        let v: Vec<&[u8]> = list_elements(b" a, ,b ,, c").collect();
+        assert_eq!(v, vec![&b"a"[..], b"b", b"c"]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-adapter conformance suite (skeleton until the adapters issue).
