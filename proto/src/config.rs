@@ -70,6 +70,10 @@ pub struct Timeouts {
     pub send_stall: Duration,
     /// A kept-alive client connection with no new request is closed after this. nginx: 75 s.
     pub keepalive_idle: Duration,
+    /// After the proxy's last response on a connection it closes, how long it keeps reading and
+    /// discarding client input so that the response is not destroyed by a TCP reset. nginx
+    /// `lingering_timeout`: 5 s.
+    pub linger: Duration,
 }
 
 impl Default for Timeouts {
@@ -83,6 +87,7 @@ impl Default for Timeouts {
             half_closed: Duration::from_secs(60),
             send_stall: Duration::from_secs(60),
             keepalive_idle: Duration::from_secs(75),
+            linger: Duration::from_secs(5),
         }
     }
 }
@@ -125,12 +130,20 @@ impl IpNet {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let bits = u32::from(self.prefix.min(32));
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 let bits = u32::from(self.prefix.min(128));
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -161,8 +174,9 @@ pub struct Config {
     pub header_rules: Vec<HeaderRule>,
     /// Tunnel half-close behaviour.
     pub half_close: HalfClose,
-    /// Verify `Sec-WebSocket-Accept` in a 101 against the client's key (needs the
-    /// `websocket-accept` feature; without it this flag is ignored).
+    /// Verify `Sec-WebSocket-Accept` in a 101 against the client's key. With the
+    /// `websocket-accept` feature the value is recomputed (SHA-1 of the key and the RFC 6455
+    /// GUID); without it, strict mode only requires exactly one non-empty `Sec-WebSocket-Accept`.
     pub strict_websocket: bool,
     /// Forward client header fields whose names contain `_`. nginx drops them by default
     /// (`underscores_in_headers off`), because CGI-style backends confuse `X_A` with `X-A`.

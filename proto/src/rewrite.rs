@@ -1,14 +1,37 @@
-//! Serializing the heads the proxy sends (STUB: being written).
+//! Serializing the heads the proxy sends: upstream requests, and 101 / 1xx / final / error
+//! responses to the client.
+//!
+//! The proxy never forwards a head as received. It writes its own, so that every framing and
+//! connection-management field the next hop sees was generated here, from values the parsers
+//! validated:
+//! - hop-by-hop fields (`Connection` and every field it nominates, `Keep-Alive`,
+//!   `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`) and the framing fields (`Content-Length`,
+//!   `Transfer-Encoding`) of the received head are dropped, and framing is regenerated from the
+//!   decided [`BodyFraming`] (RFC 9110 §7.6.1, RFC 9112 §6). Nominated fields are dropped for every
+//!   `Connection` line, empty ones included (CVE-2021-33197);
+//! - `X-Forwarded-*` are regenerated *after* hop-by-hop removal, so a client's
+//!   `Connection: X-Forwarded-For` cannot strip what the proxy adds (CVE-2022-31813);
+//! - an upgrade request carries `Upgrade: <offered protocols>` and `Connection: upgrade`, the
+//!   built-in equivalent of nginx's `map $http_upgrade $connection_upgrade`; other requests carry
+//!   no `Connection` field (HTTP/1.1 keeps the upstream connection alive by default);
+//! - the 101 sent to the client starts with `Connection: upgrade` and `Upgrade: <accepted>`, as
+//!   nginx's does. Unlike nginx, the upstream's `Date` and `Server` are passed through (nginx hides
+//!   them and writes its own; a sans-IO core has no clock and no product name to announce).
+//!
+//! Everything is written straight into the caller's `BytesMut`, with CRLF line ends and field name
+//! case preserved; nothing is allocated per field.
 
-use std::net::SocketAddr;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::BytesMut;
 
-use crate::config::Config;
+use crate::config::{Config, HostHeader};
 use crate::error::StatusCode;
 use crate::head::request::RequestHead;
 use crate::head::response::ResponseHead;
-use crate::head::{BodyFraming, Version};
+use crate::head::{BodyFraming, ConnectionOptions, HeaderField, Version};
+use crate::rules::{HeaderAction, RuleContext};
 use crate::upgrade::{UpgradeAccepted, UpgradeOffer};
 
 /// Facts about the client connection that rewriting needs.
@@ -20,7 +43,165 @@ pub struct ClientInfo {
     pub secure: bool,
 }
 
+/// The field names rewriting treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    Host,
+    Connection,
+    KeepAlive,
+    ProxyConnection,
+    Te,
+    Trailer,
+    TransferEncoding,
+    ContentLength,
+    Upgrade,
+    Expect,
+    XForwardedFor,
+    XForwardedProto,
+    XForwardedHost,
+    Other,
+}
+
+/// Classifies a field name (case-insensitive), dispatching on the length and first byte first so
+/// that most names cost one comparison at most.
+pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
+    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    let first = name.first().map_or(0, u8::to_ascii_lowercase);
+    match (name.len(), first) {
+        (2, b't') if is("te") => FieldKind::Te,
+        (4, b'h') if is("host") => FieldKind::Host,
+        (6, b'e') if is("expect") => FieldKind::Expect,
+        (7, b't') if is("trailer") => FieldKind::Trailer,
+        (7, b'u') if is("upgrade") => FieldKind::Upgrade,
+        (10, b'c') if is("connection") => FieldKind::Connection,
+        (10, b'k') if is("keep-alive") => FieldKind::KeepAlive,
+        (14, b'c') if is("content-length") => FieldKind::ContentLength,
+        (15, b'x') if is("x-forwarded-for") => FieldKind::XForwardedFor,
+        (16, b'p') if is("proxy-connection") => FieldKind::ProxyConnection,
+        (16, b'x') if is("x-forwarded-host") => FieldKind::XForwardedHost,
+        (17, b't') if is("transfer-encoding") => FieldKind::TransferEncoding,
+        (17, b'x') if is("x-forwarded-proto") => FieldKind::XForwardedProto,
+        _ => FieldKind::Other,
+    }
+}
+
+impl FieldKind {
+    /// Hop-by-hop or framing: never relayed as received, in either direction.
+    fn is_hop_or_framing(self) -> bool {
+        matches!(
+            self,
+            Self::Connection
+                | Self::KeepAlive
+                | Self::ProxyConnection
+                | Self::Te
+                | Self::Trailer
+                | Self::TransferEncoding
+                | Self::ContentLength
+                | Self::Upgrade
+        )
+    }
+
+    fn is_forwarded(self) -> bool {
+        matches!(
+            self,
+            Self::XForwardedFor | Self::XForwardedProto | Self::XForwardedHost
+        )
+    }
+}
+
+/// Appends `n` in decimal without allocating.
+pub(crate) fn put_u64(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at = at.saturating_sub(1);
+        if let Some(d) = digits.get_mut(at) {
+            // n % 10 < 10, so the cast cannot truncate.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(at..).unwrap_or_default());
+}
+
+/// Appends an IP address as `$remote_addr` shows it (IPv6 without brackets). IPv4, the common
+/// case, avoids the formatting machinery.
+pub(crate) fn put_ip(out: &mut BytesMut, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b".");
+                }
+                put_u64(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_status_line(out: &mut BytesMut, status: u16, reason: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(status));
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(reason);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_framing(out: &mut BytesMut, framing: BodyFraming) {
+    match framing {
+        BodyFraming::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            put_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyFraming::None | BodyFraming::CloseDelimited => {}
+    }
+}
+
+/// The first non-empty value of the fields of `kind` that survived hop-by-hop removal.
+fn first_value<'h>(
+    headers: &'h [HeaderField],
+    kind: FieldKind,
+    connection: &ConnectionOptions,
+) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .filter(|f| !f.value.is_empty() && field_kind(&f.name) == kind)
+        .find(|f| !connection.nominates(&f.name))
+        .map(|f| &f.value[..])
+}
+
+/// Whether any rule at index `from` or later replaces or removes `name`.
+fn suppressed_by_rules(config: &Config, from: usize, name: &[u8]) -> bool {
+    config
+        .header_rules
+        .get(from..)
+        .unwrap_or_default()
+        .iter()
+        .any(|rule| rule.suppresses(name))
+}
+
 /// Writes the upstream request head for `request`.
+///
+/// Order: request line (always `HTTP/1.1`), `Host`, the client's end-to-end fields in order,
+/// framing from `framing`, `Upgrade` + `Connection: upgrade` when `offer` is given, the
+/// `X-Forwarded-*` fields when [`Config::forwarded_headers`], then the output of
+/// [`Config::header_rules`], then the blank line. A field a `Set`/`Remove` rule names is left out
+/// wherever it would have been (a `Set` field is written in the rule's place; `Host` stays first).
 pub fn write_upstream_request(
     request: &RequestHead,
     offer: Option<&UpgradeOffer>,
@@ -29,20 +210,200 @@ pub fn write_upstream_request(
     config: &Config,
     out: &mut BytesMut,
 ) {
-    let _ = (request, offer, framing, client, config, out);
+    let ctx = RuleContext {
+        request,
+        client,
+        config,
+        upgrading: offer.is_some(),
+    };
+    let rules = &config.header_rules;
+    let has_rules = !rules.is_empty();
+    let connection = &request.connection;
+
+    out.reserve(
+        request
+            .path
+            .len()
+            .saturating_add(request.headers.len().saturating_mul(48))
+            .saturating_add(256),
+    );
+    out.extend_from_slice(&request.method);
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(&request.path);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    // Host first. A `Set Host` rule wins; if it evaluates empty, fall back to our authority.
+    out.extend_from_slice(b"Host: ");
+    let wrote_host = match rules.iter().rev().find(|r| r.is_host()) {
+        Some(rule) => rule.append_value(&ctx, out),
+        None => match (&config.host_header, &request.host) {
+            (HostHeader::Preserve, Some(host)) => {
+                out.extend_from_slice(host);
+                true
+            }
+            _ => false,
+        },
+    };
+    if !wrote_host {
+        out.extend_from_slice(config.upstream_authority.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+
+    // The client's end-to-end fields.
+    for field in &request.headers {
+        let kind = field_kind(&field.name);
+        let dropped = kind == FieldKind::Host
+            || kind == FieldKind::Expect
+            || kind.is_hop_or_framing()
+            || (config.forwarded_headers && kind.is_forwarded())
+            || connection.nominates(&field.name)
+            || (has_rules && suppressed_by_rules(config, 0, &field.name));
+        if !dropped {
+            put_field(out, &field.name, &field.value);
+        }
+    }
+
+    put_framing(out, framing);
+    if let Some(offer) = offer {
+        out.extend_from_slice(b"Upgrade: ");
+        for (i, protocol) in offer.protocols.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(protocol);
+        }
+        out.extend_from_slice(b"\r\nConnection: upgrade\r\n");
+    }
+
+    if config.forwarded_headers {
+        write_forwarded(request, client, config, out);
+    }
+
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.action() == HeaderAction::Remove || rule.is_host() {
+            continue;
+        }
+        if suppressed_by_rules(config, i.saturating_add(1), rule.name().as_bytes()) {
+            continue;
+        }
+        let start = out.len();
+        out.extend_from_slice(rule.name().as_bytes());
+        out.extend_from_slice(b": ");
+        if rule.append_value(&ctx, out) {
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.truncate(start);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `X-Forwarded-For`, `-Proto` and `-Host`, built from what survived hop-by-hop removal.
+fn write_forwarded(
+    request: &RequestHead,
+    client: &ClientInfo,
+    config: &Config,
+    out: &mut BytesMut,
+) {
+    let connection = &request.connection;
+    let trusted = client.addr.is_some_and(|a| config.is_trusted_proxy(a.ip()));
+    let rules_drop = |name: &str| suppressed_by_rules(config, 0, name.as_bytes());
+
+    if let Some(addr) = client.addr.filter(|_| !rules_drop("X-Forwarded-For")) {
+        out.extend_from_slice(b"X-Forwarded-For: ");
+        if trusted {
+            let existing = request.headers.iter().filter(|f| {
+                !f.value.is_empty()
+                    && field_kind(&f.name) == FieldKind::XForwardedFor
+                    && !connection.nominates(&f.name)
+            });
+            for field in existing {
+                out.extend_from_slice(&field.value);
+                out.extend_from_slice(b", ");
+            }
+        }
+        put_ip(out, addr.ip());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    if !rules_drop("X-Forwarded-Proto") {
+        let own: &[u8] = if client.secure { b"https" } else { b"http" };
+        let proto = trusted
+            .then(|| first_value(&request.headers, FieldKind::XForwardedProto, connection))
+            .flatten()
+            .unwrap_or(own);
+        put_field(out, b"X-Forwarded-Proto", proto);
+    }
+
+    if !rules_drop("X-Forwarded-Host") {
+        let existing = trusted
+            .then(|| first_value(&request.headers, FieldKind::XForwardedHost, connection))
+            .flatten();
+        if let Some(host) = existing.or(request.host.as_deref()) {
+            put_field(out, b"X-Forwarded-Host", host);
+        }
+    }
+}
+
+/// Relays the fields of a response minus hop-by-hop, framing and nominated fields.
+fn put_end_to_end_fields(response: &ResponseHead, out: &mut BytesMut) {
+    for field in &response.headers {
+        if !field_kind(&field.name).is_hop_or_framing()
+            && !response.connection.nominates(&field.name)
+        {
+            put_field(out, &field.name, &field.value);
+        }
+    }
+}
+
+fn reserve_for(response: &ResponseHead, out: &mut BytesMut) {
+    out.reserve(
+        response
+            .headers
+            .len()
+            .saturating_mul(48)
+            .saturating_add(response.reason.len())
+            .saturating_add(128),
+    );
 }
 
 /// Writes the 101 head sent to the client.
-pub fn write_switch_response(response: &ResponseHead, accepted: &UpgradeAccepted, out: &mut BytesMut) {
-    let _ = (response, accepted, out);
+///
+/// `HTTP/1.1 101 <reason verbatim>`, `Connection: upgrade`, `Upgrade: <accepted protocol>`, then
+/// the upstream's end-to-end fields in order (`Sec-WebSocket-*` byte for byte, so subprotocol and
+/// extension negotiation survive; `Date` and `Server` too, unlike nginx).
+pub fn write_switch_response(
+    response: &ResponseHead,
+    accepted: &UpgradeAccepted,
+    out: &mut BytesMut,
+) {
+    write_switch_head(response, accepted.protocol(), out);
+}
+
+/// [`write_switch_response`] with the accepted protocol given as bytes.
+pub(crate) fn write_switch_head(response: &ResponseHead, protocol: &[u8], out: &mut BytesMut) {
+    reserve_for(response, out);
+    put_status_line(out, 101, &response.reason);
+    out.extend_from_slice(b"Connection: upgrade\r\n");
+    put_field(out, b"Upgrade", protocol);
+    put_end_to_end_fields(response, out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes a relayed 1xx (other than 101) head.
 pub fn write_interim_response(response: &ResponseHead, out: &mut BytesMut) {
-    let _ = (response, out);
+    reserve_for(response, out);
+    put_status_line(out, response.status, &response.reason);
+    put_end_to_end_fields(response, out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes a relayed final response head.
+///
+/// Framing is regenerated from `framing` (the caller's decision). With `BodyFraming::None`, a
+/// response to `HEAD` or a 304 keeps the upstream's `Content-Length` value (it describes the
+/// representation, not this message). `Connection: close` is added when the client connection
+/// will not be kept alive, `Connection: keep-alive` when an HTTP/1.0 client's will.
 pub fn write_final_response(
     response: &ResponseHead,
     framing: BodyFraming,
@@ -50,10 +411,426 @@ pub fn write_final_response(
     keep_alive: bool,
     out: &mut BytesMut,
 ) {
-    let _ = (response, framing, client_version, keep_alive, out);
+    reserve_for(response, out);
+    put_status_line(out, response.status, &response.reason);
+    put_end_to_end_fields(response, out);
+    match (framing, response.content_length) {
+        (BodyFraming::None, Some(n)) if response.status >= 200 && response.status != 204 => {
+            put_framing(out, BodyFraming::Length(n));
+        }
+        _ => put_framing(out, framing),
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if client_version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes the proxy's own complete error response (head and body, `Connection: close`).
+///
+/// The body is `<code> <reason>\n` in `text/plain`.
 pub fn write_error_response(status: StatusCode, out: &mut BytesMut) {
-    let _ = (status, out);
+    let reason = status.reason().as_bytes();
+    let mut code = BytesMut::with_capacity(3);
+    put_u64(&mut code, u64::from(status.0));
+    let body_len = code.len().saturating_add(reason.len()).saturating_add(2);
+    out.reserve(body_len.saturating_add(128));
+    put_status_line(out, status.0, reason);
+    out.extend_from_slice(b"Content-Type: text/plain\r\nContent-Length: ");
+    put_u64(out, body_len as u64);
+    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    out.extend_from_slice(&code);
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(reason);
+    out.extend_from_slice(b"\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IpNet;
+    use crate::rules::tests::{
+        assert_only_crlf, assert_request_parses, assert_response_parses, field_list,
+        request as request_with, response, value,
+    };
+    use crate::rules::HeaderRule;
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    /// `GET /` whose effective host is the `Host` field (as the request parser computes it).
+    fn get(list: &[(&str, &str)]) -> RequestHead {
+        let host = list
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| *v);
+        request_with("/", "/", host, list)
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("socket address")
+    }
+
+    struct Case {
+        request: RequestHead,
+        config: Config,
+        client: ClientInfo,
+        offer: Option<UpgradeOffer>,
+        framing: BodyFraming,
+    }
+
+    impl Case {
+        fn new(request: RequestHead) -> Self {
+            let config = Config {
+                upstream_authority: "backend:8080".to_owned(),
+                forwarded_headers: false,
+                ..Config::default()
+            };
+            let client = ClientInfo {
+                addr: Some(addr("192.0.2.7:5000")),
+                secure: false,
+            };
+            Self {
+                request,
+                config,
+                client,
+                offer: None,
+                framing: BodyFraming::None,
+            }
+        }
+        fn forwarded(mut self) -> Self {
+            self.config.forwarded_headers = true;
+            self
+        }
+        fn trusted(mut self) -> Self {
+            let addr = "192.0.2.0".parse().expect("net");
+            self.config.trusted_proxies.push(IpNet { addr, prefix: 24 });
+            self
+        }
+        fn offer(mut self, protocols: &[&str]) -> Self {
+            let protocols = protocols
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect();
+            self.offer = Some(UpgradeOffer {
+                protocols,
+                websocket_key: None,
+            });
+            self
+        }
+        fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+            change(&mut self);
+            self
+        }
+        fn rule(mut self, action: HeaderAction, name: &str, template: &str) -> Self {
+            self.config
+                .header_rules
+                .push(HeaderRule::new(action, name, template).expect("rule"));
+            self
+        }
+        fn write(&self) -> String {
+            let mut out = BytesMut::new();
+            let offer = self.offer.as_ref();
+            write_upstream_request(
+                &self.request,
+                offer,
+                self.framing,
+                &self.client,
+                &self.config,
+                &mut out,
+            );
+            assert_request_parses(&out);
+            assert_only_crlf(&out);
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    }
+
+    /// What a table row produces: a head already rendered, or an upstream request to write.
+    trait Produced {
+        fn text(self) -> String;
+    }
+    impl Produced for String {
+        fn text(self) -> String {
+            self
+        }
+    }
+    impl Produced for Case {
+        fn text(self) -> String {
+            self.write()
+        }
+    }
+
+    macro_rules! head_cases {
+        ($($test:ident: $produced:expr => [$($line:expr),* $(,)?];)*) => {$(
+            #[test]
+            fn $test() {
+                let expected = [$($line),*].iter().map(|l| format!("{l}\r\n")).collect::<String>() + "\r\n";
+                assert_eq!(Produced::text($produced), expected);
+            }
+        )*};
+    }
+
+    use BodyFraming::{Chunked, CloseDelimited, Length};
+    use HeaderAction::{Add, Remove, Set};
+    use Version::{Http10, Http11};
+    head_cases! {
+        forwards_end_to_end_fields_in_order_with_host_first:
+            Case::new(get(&[("user-AGENT", "x"), ("Host", "a"), ("Accept", "*/*")]))
+            => ["GET / HTTP/1.1", "Host: a", "user-AGENT: x", "Accept: */*"];
+        t080_removes_a_field_the_connection_header_nominates:
+            Case::new(get(&[("Host", "a"), ("Connection", "X-Foo"), ("X-Foo", "1"), ("X-Bar", "2")]))
+            => ["GET / HTTP/1.1", "Host: a", "X-Bar: 2"];
+        t080_removes_nominated_fields_after_an_empty_connection_line:
+            Case::new(get(&[("Host", "a"), ("Connection", ""), ("Connection", "X-Foo"), ("x-foo", "1")]))
+            => ["GET / HTTP/1.1", "Host: a"];
+        t082_removes_legacy_hop_by_hop_fields:
+            Case::new(get(&[("Host", "a"), ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"),
+                ("TE", "trailers, gzip"), ("Trailer", "X")]))
+            => ["GET / HTTP/1.1", "Host: a"];
+        drops_client_framing_expect_and_upgrade_and_writes_our_framing:
+            Case::new(get(&[("Host", "a"), ("Content-Length", "5"), ("Expect", "100-continue"),
+                ("Upgrade", "websocket"), ("Connection", "upgrade")])).with(|c| c.framing = Length(5))
+            => ["GET / HTTP/1.1", "Host: a", "Content-Length: 5"];
+        writes_content_length_zero: Case::new(get(&[("Host", "a")])).with(|c| c.framing = Length(0))
+            => ["GET / HTTP/1.1", "Host: a", "Content-Length: 0"];
+        writes_chunked_framing:
+            Case::new(get(&[("Host", "a"), ("Transfer-Encoding", "chunked")])).with(|c| c.framing = Chunked)
+            => ["GET / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"];
+        t068_takes_host_from_the_absolute_form_target:
+            Case::new(request_with("http://b.example/x", "/x", Some("b.example"), &[("Host", "a")]))
+            => ["GET /x HTTP/1.1", "Host: b.example"];
+        upstream_host_mode_sends_the_upstream_authority:
+            Case::new(get(&[("Host", "a")])).with(|c| c.config.host_header = HostHeader::Upstream)
+            => ["GET / HTTP/1.1", "Host: backend:8080"];
+        a_request_without_host_gets_the_upstream_authority:
+            Case::new(request_with("/", "/", None, &[]))
+            => ["GET / HTTP/1.1", "Host: backend:8080"];
+        an_offer_adds_upgrade_and_connection_upgrade:
+            Case::new(get(&[("Host", "a"), ("Upgrade", "websocket, h2c"), ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])).offer(&["websocket"])
+            => ["GET / HTTP/1.1", "Host: a", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Upgrade: websocket", "Connection: upgrade"];
+        an_offer_of_several_protocols_is_joined:
+            Case::new(get(&[("Host", "a")])).offer(&["websocket", "foo/2"])
+            => ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket, foo/2", "Connection: upgrade"];
+        untrusted_forwarded_fields_are_replaced:
+            Case::new(get(&[("Host", "a:81"), ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "evil")])).forwarded().with(|c| c.client.addr = Some(addr("203.0.113.9:1")))
+            => ["GET / HTTP/1.1", "Host: a:81", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: http",
+                "X-Forwarded-Host: a:81"];
+        trusted_forwarded_fields_are_appended_or_kept:
+            Case::new(get(&[("Host", "a"), ("X-Forwarded-For", "10.0.0.1"), ("x-forwarded-for", "10.0.0.2"),
+                ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "public.example")])).forwarded().trusted()
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7",
+                "X-Forwarded-Proto: https", "X-Forwarded-Host: public.example"];
+        a_tls_client_is_forwarded_as_https:
+            Case::new(get(&[("Host", "a")])).forwarded().with(|c| c.client = ClientInfo { addr: Some(addr("[2001:db8::1]:443")), secure: true })
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-For: 2001:db8::1", "X-Forwarded-Proto: https",
+                "X-Forwarded-Host: a"];
+        connection_cannot_remove_the_regenerated_xff:
+            Case::new(get(&[("Host", "a"), ("Connection", "X-Forwarded-For, X-Forwarded-Proto"),
+                ("X-Forwarded-For", "1.1.1.1")])).forwarded()
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-For: 192.0.2.7", "X-Forwarded-Proto: http",
+                "X-Forwarded-Host: a"];
+        a_trusted_peer_cannot_keep_a_nominated_xff:
+            Case::new(get(&[("Host", "a"), ("Connection", "x-forwarded-for"), ("X-Forwarded-For", "1.1.1.1")]))
+                .forwarded().trusted()
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-For: 192.0.2.7", "X-Forwarded-Proto: http",
+                "X-Forwarded-Host: a"];
+        without_an_address_xff_is_omitted_and_the_client_one_dropped:
+            Case::new(request_with("/", "/", None, &[("X-Forwarded-For", "1.1.1.1")])).forwarded().with(|c| c.client.addr = None)
+            => ["GET / HTTP/1.1", "Host: backend:8080", "X-Forwarded-Proto: http"];
+        with_forwarded_headers_off_client_values_pass_through:
+            Case::new(get(&[("Host", "a"), ("X-Forwarded-For", "1.1.1.1")]))
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-For: 1.1.1.1"];
+        set_replaces_every_client_field_of_that_name:
+            Case::new(get(&[("Host", "a"), ("X-A", "1"), ("B", "2"), ("x-a", "3")])).rule(Set, "X-A", "$remote_addr")
+            => ["GET / HTTP/1.1", "Host: a", "B: 2", "X-A: 192.0.2.7"];
+        set_with_an_empty_value_removes_the_client_field:
+            Case::new(get(&[("Host", "a"), ("Cookie", "s=1")])).rule(Set, "cookie", "$http_x_absent")
+            => ["GET / HTTP/1.1", "Host: a"];
+        add_appends_and_an_empty_add_adds_nothing:
+            Case::new(get(&[("Host", "a"), ("X-A", "1")])).rule(Add, "X-A", "two").rule(Add, "X-B", "")
+            => ["GET / HTTP/1.1", "Host: a", "X-A: 1", "X-A: two"];
+        remove_removes_client_and_earlier_rule_fields:
+            Case::new(get(&[("Host", "a"), ("X-A", "1")])).rule(Add, "X-A", "2").rule(Remove, "x-a", "")
+            => ["GET / HTTP/1.1", "Host: a"];
+        a_later_set_replaces_an_earlier_add:
+            Case::new(get(&[("Host", "a")])).rule(Add, "X-A", "1").rule(Set, "X-A", "2").rule(Add, "X-A", "3")
+            => ["GET / HTTP/1.1", "Host: a", "X-A: 2", "X-A: 3"];
+        set_host_keeps_host_first:
+            Case::new(get(&[("Host", "A.Example:81"), ("X-A", "1")])).rule(Set, "Host", "$host")
+            => ["GET / HTTP/1.1", "Host: a.example", "X-A: 1"];
+        an_empty_host_set_falls_back_to_the_upstream_authority:
+            Case::new(get(&[("Host", "a")])).rule(Set, "Host", "$http_x_absent")
+            => ["GET / HTTP/1.1", "Host: backend:8080"];
+        a_rule_overrides_the_generated_xff:
+            Case::new(get(&[("Host", "a"), ("X-Forwarded-For", "1.1.1.1")])).forwarded()
+                .rule(Set, "X-Forwarded-For", "$proxy_add_x_forwarded_for").rule(Remove, "X-Forwarded-Host", "")
+            => ["GET / HTTP/1.1", "Host: a", "X-Forwarded-Proto: http",
+                "X-Forwarded-For: 1.1.1.1, 192.0.2.7"];
+        connection_upgrade_variable_follows_the_offer:
+            Case::new(get(&[("Host", "a")])).offer(&["websocket"]).rule(Set, "X-Conn", "$connection_upgrade")
+            => ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket", "Connection: upgrade", "X-Conn: upgrade"];
+    }
+
+    #[test]
+    fn an_http10_request_is_sent_as_http11() {
+        let mut request = request_with("/old?q", "/old?q", None, &[]);
+        request.version = Http10;
+        request.method = Bytes::from_static(b"POST");
+        let out = Case::new(request).with(|c| c.framing = Length(3)).write();
+        assert_eq!(
+            out,
+            "POST /old?q HTTP/1.1\r\nHost: backend:8080\r\nContent-Length: 3\r\n\r\n"
+        );
+    }
+
+    /// Writes a response head with `write`, checks it re-parses, and returns it as text.
+    fn render(write: impl FnOnce(&mut BytesMut)) -> String {
+        let mut out = BytesMut::new();
+        write(&mut out);
+        assert_eq!(assert_response_parses(&out), out.len());
+        assert_only_crlf(&out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn switch(response: &ResponseHead, protocol: &str) -> String {
+        render(|out| write_switch_head(response, protocol.as_bytes(), out))
+    }
+
+    fn interim(response: &ResponseHead) -> String {
+        render(|out| write_interim_response(response, out))
+    }
+
+    fn final_head(response: &ResponseHead, framing: BodyFraming, v: Version, keep: bool) -> String {
+        render(|out| write_final_response(response, framing, v, keep, out))
+    }
+
+    head_cases! {
+        switch_regenerates_connection_and_upgrade_and_keeps_websocket_fields:
+            switch(&response(101, "Switching Protocols", &[("Upgrade", "WebSocket"), ("Connection", "Upgrade, X-Hop"),
+                ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), ("X-Hop", "1"),
+                ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10"),
+                ("Sec-WebSocket-Protocol", "chat"), ("Date", "Mon"), ("Server", "up"), ("Keep-Alive", "timeout=5")]),
+                "WebSocket")
+            => ["HTTP/1.1 101 Switching Protocols", "Connection: upgrade", "Upgrade: WebSocket",
+                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10",
+                "Sec-WebSocket-Protocol: chat", "Date: Mon", "Server: up"];
+        switch_with_an_empty_reason_keeps_the_trailing_space:
+            switch(&response(101, "", &[("Content-Length", "0"), ("Transfer-Encoding", "chunked"), ("TE", "x"),
+                ("Trailer", "y"), ("Proxy-Connection", "z")]), "websocket")
+            => ["HTTP/1.1 101 ", "Connection: upgrade", "Upgrade: websocket"];
+        interim_drops_hop_by_hop_and_framing:
+            interim(&response(103, "Early Hints", &[("Link", "</s.css>; rel=preload"), ("Connection", "close"),
+                ("Content-Length", "0")]))
+            => ["HTTP/1.1 103 Early Hints", "Link: </s.css>; rel=preload"];
+        interim_100_continue_is_bare: interim(&response(100, "Continue", &[])) => ["HTTP/1.1 100 Continue"];
+        final_regenerates_content_length:
+            final_head(&response(200, "OK", &[("Content-Length", "12"), ("Content-Type", "text/html"),
+                ("Connection", "keep-alive, X-A"), ("X-A", "1")]), Length(12), Http11, true)
+            => ["HTTP/1.1 200 OK", "Content-Type: text/html", "Content-Length: 12"];
+        final_writes_chunked: final_head(&response(200, "OK", &[("Transfer-Encoding", "chunked")]), Chunked, Http11, true)
+            => ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked"];
+        final_close_delimited_says_connection_close:
+            final_head(&response(200, "OK", &[("Upgrade", "h2c")]), CloseDelimited, Http11, false)
+            => ["HTTP/1.1 200 OK", "Connection: close"];
+        final_to_head_keeps_the_upstream_content_length:
+            final_head(&response(200, "OK", &[("Content-Length", "42")]), BodyFraming::None, Http11, true)
+            => ["HTTP/1.1 200 OK", "Content-Length: 42"];
+        final_304_keeps_the_upstream_content_length:
+            final_head(&response(304, "Not Modified", &[("ETag", "\"x\""), ("Content-Length", "42")]),
+                BodyFraming::None, Http11, true)
+            => ["HTTP/1.1 304 Not Modified", "ETag: \"x\"", "Content-Length: 42"];
+        final_204_never_carries_content_length:
+            final_head(&response(204, "No Content", &[("Content-Length", "0")]), BodyFraming::None, Http11, true)
+            => ["HTTP/1.1 204 No Content"];
+        final_to_an_http10_client_says_keep_alive:
+            final_head(&response(200, "OK", &[]), Length(0), Http10, true)
+            => ["HTTP/1.1 200 OK", "Content-Length: 0", "Connection: keep-alive"];
+        final_to_an_http10_client_closing_says_close:
+            final_head(&response(200, "", &[]), Length(0), Http10, false)
+            => ["HTTP/1.1 200 ", "Content-Length: 0", "Connection: close"];
+    }
+
+    #[test]
+    fn error_responses_are_complete_and_close() {
+        for code in [400u16, 405, 408, 413, 414, 431, 501, 502, 504, 505] {
+            let status = StatusCode(code);
+            let mut out = BytesMut::new();
+            write_error_response(status, &mut out);
+            let head_len = assert_response_parses(&out);
+            let body = format!("{code} {}\n", status.reason());
+            let expected = format!(
+                "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                status.reason(),
+                body.len()
+            );
+            assert_eq!(String::from_utf8(out.to_vec()).expect("utf-8"), expected);
+            assert_eq!(out.len() - head_len, body.len());
+        }
+    }
+
+    #[test]
+    fn decimal_formatting_covers_the_extremes() {
+        for n in [0u64, 7, 10, 99, 1000, u64::MAX] {
+            let mut out = BytesMut::new();
+            put_u64(&mut out, n);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_request_rewrites_to_a_parsable_head(
+            headers in field_list(),
+            rule_name in "[A-Za-z0-9-]{1,8}",
+            upgrading: bool,
+            trusted: bool,
+            chunked: bool,
+        ) {
+            let mut case = Case::new(get(&[])).forwarded();
+            case.request.connection = ConnectionOptions::from_headers(&headers);
+            case.request.host = headers.iter().find(|f| f.is("host")).map(|f| f.value.clone());
+            case.request.headers = headers;
+            case.framing = if chunked { Chunked } else { Length(1) };
+            if trusted {
+                case = case.trusted();
+            }
+            if upgrading {
+                case = case.offer(&["websocket"]);
+            }
+            let var = format!("${{http_{}}}", rule_name.replace('-', "_"));
+            for action in [Set, Add] {
+                if let Ok(rule) = HeaderRule::new(action, &rule_name, &format!("v {var} $proxy_add_x_forwarded_for")) {
+                    case.config.header_rules.push(rule);
+                }
+            }
+            case.write();
+        }
+
+        #[test]
+        fn any_valid_response_rewrites_to_a_parsable_head(
+            headers in field_list(),
+            reason in value(),
+            status in 100u16..600,
+        ) {
+            let mut head = response(status, "", &[]);
+            head.connection = ConnectionOptions::from_headers(&headers);
+            head.headers = headers;
+            head.reason = Bytes::from(reason);
+            for write in [0, 1, 2] {
+                let mut out = BytesMut::new();
+                match write {
+                    0 => write_switch_head(&head, b"websocket", &mut out),
+                    1 => write_interim_response(&head, &mut out),
+                    _ => write_final_response(&head, Chunked, Http10, true, &mut out),
+                }
+                prop_assert_eq!(assert_response_parses(&out), out.len());
+                assert_only_crlf(&out);
+            }
+        }
+    }
 }

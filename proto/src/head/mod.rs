@@ -1,6 +1,6 @@
 //! Message heads: the shared vocabulary (fields, versions, list syntax) and the parsers.
 //!
-//! A head travels through three steps: [`scan`] finds where it ends (in O(n) over a growing
+//! A head travels through three steps: `scan` finds where it ends (in O(n) over a growing
 //! buffer, enforcing the size limits before anything is parsed), [`request`] / [`response`] parse
 //! and validate the complete head with httparse, and `rewrite` serializes the head that goes out.
 //! Field values are `Bytes` slices of the received head: nothing is copied until serialization.
@@ -200,9 +200,15 @@ pub(crate) fn transfer_coding(headers: &[HeaderField]) -> TransferCoding {
         .filter(|(_, e)| e.eq_ignore_ascii_case(b"chunked"))
         .map(|(i, _)| i)
         .collect();
-    match (lines, elements.len(), chunked_at.as_slice()) {
-        (1, 1, [0]) => TransferCoding::Chunked,
-        (_, _, []) => TransferCoding::Unsupported,
+    let last = elements.len().saturating_sub(1);
+    match (lines, chunked_at.as_slice()) {
+        (_, []) => TransferCoding::Unsupported,
+        (1, [0]) if elements.len() == 1 => TransferCoding::Chunked,
+        // `gzip, chunked`: chunked is final, but another coding is applied (RFC 9112 §6.1: 501).
+        (1, [i]) if *i == last && elements[..last].iter().all(|e| is_token(e)) => {
+            TransferCoding::Unsupported
+        }
+        // `chunked, gzip`, `chunked, chunked`, two lines, empty elements: faulty framing.
         _ => TransferCoding::ChunkedNotFinal,
     }
 }
@@ -222,9 +228,22 @@ mod tests {
 
     #[test]
     fn content_length_is_strict() {
-        assert_eq!(content_length(&fields(&[("Content-Length", "5")])), Ok(Some(5)));
+        assert_eq!(
+            content_length(&fields(&[("Content-Length", "5")])),
+            Ok(Some(5))
+        );
         assert_eq!(content_length(&fields(&[])), Ok(None));
-        for bad in ["+5", "-5", "0x5", "5Z", "5_0", "5.0", "5 5", "", "18446744073709551616"] {
+        for bad in [
+            "+5",
+            "-5",
+            "0x5",
+            "5Z",
+            "5_0",
+            "5.0",
+            "5 5",
+            "",
+            "18446744073709551616",
+        ] {
             assert_eq!(
                 content_length(&fields(&[("Content-Length", bad)])),
                 Err(LengthError::Invalid),
@@ -258,7 +277,8 @@ mod tests {
         assert_eq!(tc(&["chunk"]), TransferCoding::Unsupported);
         assert_eq!(tc(&["\"chunked\""]), TransferCoding::Unsupported);
         assert_eq!(tc(&["chunked;ext=val"]), TransferCoding::Unsupported);
-        assert_eq!(tc(&["gzip, chunked"]), TransferCoding::ChunkedNotFinal);
+        assert_eq!(tc(&["gzip, chunked"]), TransferCoding::Unsupported);
+        assert_eq!(tc(&["gzip", "chunked"]), TransferCoding::ChunkedNotFinal);
         assert_eq!(tc(&["chunked, gzip"]), TransferCoding::ChunkedNotFinal);
         assert_eq!(tc(&["chunked, chunked"]), TransferCoding::ChunkedNotFinal);
         assert_eq!(tc(&["chunked", "chunked"]), TransferCoding::ChunkedNotFinal);

@@ -164,17 +164,41 @@ mod tests {
     #[test]
     fn finds_the_end_of_crlf_and_lf_heads() {
         let h = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
-        assert_eq!(both(h), Ok(Some(HeadSpan { start: 0, end: h.len() - 4 })));
+        assert_eq!(
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 0,
+                end: h.len() - 4
+            }))
+        );
         let h = b"GET / HTTP/1.1\nHost: a\n\nrest";
-        assert_eq!(both(h), Ok(Some(HeadSpan { start: 0, end: h.len() - 4 })));
+        assert_eq!(
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 0,
+                end: h.len() - 4
+            }))
+        );
         let h = b"GET / HTTP/1.1\r\n\r\n";
-        assert_eq!(both(h), Ok(Some(HeadSpan { start: 0, end: h.len() })));
+        assert_eq!(
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 0,
+                end: h.len()
+            }))
+        );
     }
 
     #[test]
     fn skips_leading_empty_lines() {
         let h = b"\r\n\nGET / HTTP/1.1\r\n\r\n";
-        assert_eq!(both(h), Ok(Some(HeadSpan { start: 3, end: h.len() })));
+        assert_eq!(
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 3,
+                end: h.len()
+            }))
+        );
     }
 
     #[test]
@@ -185,9 +209,15 @@ mod tests {
 
     #[test]
     fn bare_cr_is_refused() {
-        assert_eq!(both(b"GET / HTTP/1.1\r\nHost: a\r\n\rZ"), Err(ScanError::BareCr));
+        assert_eq!(
+            both(b"GET / HTTP/1.1\r\nHost: a\r\n\rZ"),
+            Err(ScanError::BareCr)
+        );
         assert_eq!(both(b"GET / HTTP/1.1\rX"), Err(ScanError::BareCr));
-        assert_eq!(both(b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"), Err(ScanError::BareCr));
+        assert_eq!(
+            both(b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"),
+            Err(ScanError::BareCr)
+        );
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! The two byte queues a session keeps per peer: what was received and not yet processed
+//! ([`Inbox`]), and what is ready to be written ([`Outbox`]).
+//!
+//! Bytes move between them without copying: a received `BytesMut` is split and frozen into the
+//! outgoing queue, so a tunnelled byte is copied in user space only once (by the `read` that
+//! filled the inbox). Both queues release their memory when they drain, so an idle session holds
+//! no data buffer.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Bytes received from one peer and not yet processed.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    pub(crate) buf: BytesMut,
+    /// Length of `buf` before the spare space handed out by `spare()` (for `commit`).
+    lent_from: Option<usize>,
+}
+
+impl Inbox {
+    /// Hands out `n` zeroed bytes at the end of the buffer to read into; `commit` keeps the ones
+    /// that were filled.
+    pub(crate) fn spare(&mut self, n: usize) -> &mut [u8] {
+        let len = self.lent_from.unwrap_or(self.buf.len());
+        self.buf.truncate(len);
+        self.buf.resize(len + n, 0);
+        self.lent_from = Some(len);
+        &mut self.buf[len..]
+    }
+
+    /// Keeps the first `n` bytes of the space handed out by `spare()`; returns how many were kept.
+    pub(crate) fn commit(&mut self, n: usize) -> usize {
+        let Some(len) = self.lent_from.take() else {
+            return 0;
+        };
+        let n = n.min(self.buf.len() - len);
+        self.buf.truncate(len + n);
+        n
+    }
+
+    /// Appends a copy of `data`.
+    pub(crate) fn extend(&mut self, data: &[u8]) {
+        if let Some(len) = self.lent_from.take() {
+            self.buf.truncate(len);
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes waiting to be processed.
+    pub(crate) fn len(&self) -> usize {
+        self.lent_from.unwrap_or(self.buf.len())
+    }
+
+    /// Whether nothing waits to be processed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes every waiting byte, zero-copy.
+    pub(crate) fn take_all(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+
+    /// Drops every waiting byte (used only once the peer's input is being discarded).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Frees the allocation when nothing waits (an idle session holds no buffer).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.lent_from.is_none() && self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+}
+
+/// Bytes ready to be written to one peer, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Outbox {
+    /// Queues `bytes` after everything already queued.
+    pub(crate) fn push(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.chunks.push_back(bytes);
+        }
+    }
+
+    /// Queues every chunk of `chunks`, in order.
+    pub(crate) fn push_all(&mut self, chunks: &mut VecDeque<Bytes>) {
+        for chunk in chunks.drain(..) {
+            self.push(chunk);
+        }
+    }
+
+    /// Bytes queued.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first queued chunk.
+    pub(crate) fn front(&self) -> Option<&[u8]> {
+        self.chunks.front().map(|b| b.as_ref())
+    }
+
+    /// Fills `slices` with the queued chunks, in order; returns how many were filled.
+    pub(crate) fn gather<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+            *slot = IoSlice::new(chunk);
+            n += 1;
+        }
+        n
+    }
+
+    /// Removes the first `n` written bytes; returns how many were removed.
+    pub(crate) fn consume(&mut self, mut n: usize) -> usize {
+        n = n.min(self.len);
+        let done = n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+        self.len -= done;
+        if self.chunks.is_empty() {
+            self.chunks = VecDeque::new();
+        }
+        done
+    }
+
+    /// Drops everything queued (the peer is being abandoned).
+    pub(crate) fn clear(&mut self) {
+        self.chunks = VecDeque::new();
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_keeps_only_what_was_read() {
+        let mut inbox = Inbox::default();
+        inbox.spare(8)[..3].copy_from_slice(b"abc");
+        assert_eq!(inbox.commit(3), 3);
+        assert_eq!(&inbox.buf[..], b"abc");
+        inbox.spare(4);
+        inbox.extend(b"d");
+        assert_eq!(&inbox.buf[..], b"abcd");
+        assert_eq!(inbox.take_all(), Bytes::from_static(b"abcd"));
+        assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn outbox_consumes_across_chunks() {
+        let mut out = Outbox::default();
+        out.push(Bytes::from_static(b"head"));
+        out.push(Bytes::new());
+        out.push(Bytes::from_static(b"body"));
+        assert_eq!(out.len(), 8);
+        assert_eq!(out.consume(6), 6);
+        assert_eq!(out.front(), Some(&b"dy"[..]));
+        assert_eq!(out.consume(10), 2);
+        assert!(out.is_empty());
+    }
+}

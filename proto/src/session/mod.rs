@@ -1,0 +1,761 @@
+//! One proxied client connection, as a sans-IO state machine.
+//!
+//! A [`Session`] owns no socket and reads no clock. Its driver (an adapter) feeds it what happened
+//! — bytes read, bytes written, EOFs, the upstream connection's outcome, the time — through the
+//! `handle_*` methods, and after each input drains the `poll_*` methods for what to do next:
+//! events ([`Session::poll_event`]), bytes to write ([`Session::transmit`]) and the next deadline
+//! ([`Session::poll_timeout`]). How much it may read from each peer is [`Session::read_window`]:
+//! zero means "do not read this peer now" (backpressure).
+//!
+//! # States
+//!
+//! All transitions are in this module and in `exchange.rs`; the phase is one private enum, `Phase`,
+//! whose variants carry only the data valid in them.
+//!
+//! ```text
+//!                 head invalid / 408            error response flushed,
+//!   ReadRequestHead ─────────────────► Drain ──────────────────────────► Closed
+//!         │ head valid                   ▲      client FIN or linger timeout
+//!         ▼                              │ 4xx/5xx, final response done
+//!   Exchange ─ Connecting ─► AwaitingHead ─► RelayingBody ─┘
+//!                              │  ▲ 1xx relayed
+//!                              │  └─┘
+//!                              │ valid 101 (UpgradeAccepted) and request body complete
+//!                              ▼
+//!                            Tunnel ── both directions ended, idle/send timeout ──► Closed
+//! ```
+//!
+//! * **ReadRequestHead** — the client head is scanned (O(n), bounded) and validated. Nothing
+//!   reaches the upstream before it validates; a refusal is a complete error response.
+//! * **Exchange / Connecting** — [`Event::Connect`] was emitted; the rewritten request head (and
+//!   body bytes, up to the buffer size) wait in the upstream queue until the connection is up.
+//! * **Exchange / AwaitingHead** — the request (head, then body) is being sent and the response
+//!   head awaited. 1xx interim responses are relayed and the wait goes on. Client bytes after the
+//!   request are *held*: never sent upstream before a 101.
+//! * **Switching** — a 101 that passed [`accept_switch`](crate::upgrade::accept_switch) makes the
+//!   switch in one step: the 101 head is queued to the client, followed by the upstream bytes that
+//!   came with it; the held client bytes are queued to the upstream first. Then **Tunnel**.
+//! * **Exchange / RelayingBody** — a final response is relayed with its framing regenerated.
+//! * **Tunnel** — bytes in order, unmodified, one bounded queue per direction, half-close
+//!   propagated (or both closed on the first EOF, nginx-style).
+//! * **Drain** — the last response is flushed, the client's write side shut down, and its input
+//!   discarded until it closes or the linger timeout expires (nginx's lingering close).
+
+mod exchange;
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::buffer::{Inbox, Outbox};
+use crate::config::{Config, HalfClose};
+use crate::error::{Error, RequestError, Timeout, UpstreamError};
+use crate::head::scan::{HeadLimits, HeadScanner, ScanError};
+use crate::rewrite::{self, ClientInfo};
+use crate::timer::{Timer, TimerTable};
+use crate::upgrade::UpgradeAccepted;
+use exchange::Exchange;
+
+/// One of the two peers of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The client that connected to the proxy.
+    Client,
+    /// The upstream server the proxy connected to.
+    Upstream,
+}
+
+/// Something the driver must do, polled with [`Session::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Event {
+    /// Open a connection to the upstream, then call [`Session::handle_connected`] or
+    /// [`Session::handle_connect_failed`].
+    Connect,
+    /// A 101 was accepted: from now on the session is a byte tunnel. Drivers typically set
+    /// `TCP_NODELAY` on both sockets here.
+    TunnelEstablished {
+        /// The protocol switched to (e.g. `websocket`).
+        protocol: Bytes,
+        /// Client bytes held before the 101, queued to the upstream ahead of anything else.
+        held_client_bytes: usize,
+        /// Upstream bytes that arrived with the 101, queued to the client right after its head.
+        early_upstream_bytes: usize,
+    },
+    /// Shut down the write half of this peer's connection (everything queued was written).
+    Shutdown(Side),
+    /// The session is done with the upstream connection: close it, or (if `reusable`) return
+    /// it to the pool. This can arrive while the connection is still being established (the
+    /// request failed meanwhile): abandon the attempt then.
+    ReleaseUpstream {
+        /// The connection ended cleanly between messages and may be reused.
+        reusable: bool,
+    },
+    /// The session is over: close both connections. Nothing else will be asked.
+    Close(Summary),
+}
+
+/// Byte counters of a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Bytes read from the client.
+    pub client_received: u64,
+    /// Bytes written to the client.
+    pub client_sent: u64,
+    /// Bytes read from the upstream.
+    pub upstream_received: u64,
+    /// Bytes written to the upstream.
+    pub upstream_sent: u64,
+    /// Bytes relayed through the tunnel from the client to the upstream.
+    pub tunnel_to_upstream: u64,
+    /// Bytes relayed through the tunnel from the upstream to the client.
+    pub tunnel_to_client: u64,
+}
+
+/// How a session ended, for logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The error that ended it, if any.
+    pub error: Option<Error>,
+    /// The status of the last response sent to the client (101 for a tunnel), if any.
+    pub status: Option<u16>,
+    /// Whether a tunnel was established.
+    pub tunnelled: bool,
+    /// The byte counters.
+    pub counters: Counters,
+}
+
+/// The phase of a session. See the module documentation for the diagram.
+#[derive(Debug)]
+enum Phase {
+    /// Scanning and validating the client's request head.
+    ReadRequestHead(HeadScanner),
+    /// A request is being proxied.
+    Exchange(Box<Exchange>),
+    /// A 101 was accepted: a byte tunnel.
+    Tunnel(Tunnel),
+    /// The last response is being flushed, then the client's input discarded until it closes.
+    Drain {
+        /// The client's write side was shut down and its input is being discarded.
+        lingering: bool,
+    },
+    /// Nothing more will happen.
+    Closed,
+}
+
+/// Per-direction state of the tunnel.
+#[derive(Debug, Default)]
+struct Flow {
+    /// The source peer sent EOF.
+    eof: bool,
+    /// [`Event::Shutdown`] was emitted for the destination peer.
+    shut: bool,
+}
+
+/// The tunnel's state: one [`Flow`] per direction.
+#[derive(Debug)]
+struct Tunnel {
+    /// Client → upstream.
+    upstream_bound: Flow,
+    /// Upstream → client.
+    client_bound: Flow,
+}
+
+impl Tunnel {
+    /// A tunnel exists only with the proof that a 101 was validated against the client's offer.
+    fn new(accepted: UpgradeAccepted) -> Self {
+        drop(accepted);
+        Self {
+            upstream_bound: Flow::default(),
+            client_bound: Flow::default(),
+        }
+    }
+}
+
+/// One proxied client connection. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Session {
+    config: Arc<Config>,
+    client: ClientInfo,
+    phase: Phase,
+    timers: TimerTable,
+    from_client: Inbox,
+    from_upstream: Inbox,
+    to_client: Outbox,
+    to_upstream: Outbox,
+    events: VecDeque<Event>,
+    /// The client sent EOF.
+    client_eof: bool,
+    /// The upstream sent EOF.
+    upstream_eof: bool,
+    /// [`Event::Connect`] was emitted and the connection not released yet.
+    upstream_open: bool,
+    /// The upstream connection is established.
+    upstream_connected: bool,
+    /// Status of the last response head queued to the client.
+    status: Option<u16>,
+    tunnelled: bool,
+    counters: Counters,
+    /// The error that ended the last exchange, reported with [`Event::Close`].
+    failure: Option<Error>,
+}
+
+impl Session {
+    /// A session for a client connection accepted at `now`.
+    pub fn new(config: Arc<Config>, client: ClientInfo, now: Instant) -> Self {
+        let mut timers = TimerTable::default();
+        timers.set(Timer::ClientHeader, now + config.timeouts.client_header);
+        Self {
+            config,
+            client,
+            phase: Phase::ReadRequestHead(HeadScanner::default()),
+            timers,
+            from_client: Inbox::default(),
+            from_upstream: Inbox::default(),
+            to_client: Outbox::default(),
+            to_upstream: Outbox::default(),
+            events: VecDeque::new(),
+            client_eof: false,
+            upstream_eof: false,
+            upstream_open: false,
+            upstream_connected: false,
+            status: None,
+            tunnelled: false,
+            counters: Counters::default(),
+            failure: None,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The byte counters so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether the session is a tunnel.
+    pub fn is_tunnel(&self) -> bool {
+        matches!(self.phase, Phase::Tunnel(_))
+    }
+
+    /// The name of the current phase, for logs and tests.
+    pub fn phase_name(&self) -> &'static str {
+        match &self.phase {
+            Phase::ReadRequestHead(_) => "read-request-head",
+            Phase::Exchange(x) => x.stage_name(),
+            Phase::Tunnel(_) => "tunnel",
+            Phase::Drain { .. } => "drain",
+            Phase::Closed => "closed",
+        }
+    }
+
+    /// How many bytes the session accepts from `side` now. Zero: do not read that peer (its
+    /// EOF was seen, it is not connected yet, or the buffer for that direction is full).
+    pub fn read_window(&self, side: Side) -> usize {
+        let size = self.config.limits.buffer_size;
+        match side {
+            Side::Client if self.client_eof => 0,
+            Side::Client => match &self.phase {
+                Phase::ReadRequestHead(_) => {
+                    let head_cap = self.config.limits.max_head_bytes.max(size) + 1;
+                    head_cap.saturating_sub(self.from_client.len())
+                }
+                Phase::Exchange(_) | Phase::Tunnel(_) => {
+                    size.saturating_sub(self.from_client.len() + self.to_upstream.len())
+                }
+                Phase::Drain { .. } => size,
+                Phase::Closed => 0,
+            },
+            Side::Upstream if self.upstream_eof || !self.upstream_connected => 0,
+            Side::Upstream => match &self.phase {
+                Phase::Exchange(x) if x.awaiting_head() => {
+                    let head_cap = self.config.limits.max_response_head_bytes.max(size) + 1;
+                    head_cap.saturating_sub(self.from_upstream.len())
+                }
+                Phase::Exchange(_) | Phase::Tunnel(_) => {
+                    size.saturating_sub(self.from_upstream.len() + self.to_client.len())
+                }
+                Phase::ReadRequestHead(_) | Phase::Drain { .. } | Phase::Closed => 0,
+            },
+        }
+    }
+
+    // ----- inputs -----
+
+    /// A buffer of [`read_window`](Self::read_window) bytes to read `side`'s bytes into; report
+    /// how many were read with [`handle_read`](Self::handle_read). This is the zero-copy path:
+    /// the bytes are never copied again in user space.
+    pub fn read_buf(&mut self, side: Side) -> &mut [u8] {
+        let window = self.read_window(side);
+        self.inbox(side).spare(window)
+    }
+
+    /// `n` bytes were read from `side` into the buffer given by [`read_buf`](Self::read_buf).
+    /// `n == 0` is **not** EOF: report EOF with [`handle_eof`](Self::handle_eof).
+    pub fn handle_read(&mut self, side: Side, n: usize, now: Instant) {
+        let n = self.inbox(side).commit(n);
+        self.received(side, n, now);
+    }
+
+    /// Bytes were read from `side` (a copying alternative to [`read_buf`](Self::read_buf));
+    /// returns how many were taken, at most [`read_window`](Self::read_window).
+    pub fn handle_data(&mut self, side: Side, data: &[u8], now: Instant) -> usize {
+        let n = data.len().min(self.read_window(side));
+        self.inbox(side).extend(&data[..n]);
+        self.received(side, n, now);
+        n
+    }
+
+    /// `side` closed its write half (a read returned 0).
+    pub fn handle_eof(&mut self, side: Side, now: Instant) {
+        self.inbox(side).commit(0);
+        match side {
+            Side::Client => self.client_eof = true,
+            Side::Upstream => self.upstream_eof = true,
+        }
+        self.process(now);
+    }
+
+    /// A read or write on `side` failed (reset, broken pipe...). The session closes.
+    pub fn handle_error(&mut self, side: Side, now: Instant) {
+        let _ = now;
+        self.inbox(side).commit(0);
+        let error = match side {
+            Side::Client => None,
+            Side::Upstream => Some(Error::Upstream(UpstreamError::Io)),
+        };
+        match (side, &self.phase) {
+            // An upstream failure before any response byte was sent still gets a 502.
+            (Side::Upstream, Phase::Exchange(x)) if !x.response_started() => {
+                self.fail(Error::Upstream(UpstreamError::Io), now);
+            }
+            _ => self.close(error),
+        }
+    }
+
+    /// The upstream connection asked for by [`Event::Connect`] is established.
+    pub fn handle_connected(&mut self, now: Instant) {
+        if !self.upstream_open || self.upstream_connected {
+            return;
+        }
+        self.upstream_connected = true;
+        self.timers.stop(Timer::Connect);
+        self.timers.set(
+            Timer::UpstreamRead,
+            now + self.config.timeouts.upstream_response,
+        );
+        self.arm_send_timer(Side::Upstream, now);
+        self.process(now);
+    }
+
+    /// The upstream connection asked for by [`Event::Connect`] could not be established.
+    pub fn handle_connect_failed(&mut self, now: Instant) {
+        if !self.upstream_open || self.upstream_connected {
+            return;
+        }
+        self.fail(Error::Upstream(UpstreamError::ConnectFailed), now);
+    }
+
+    /// `n` bytes of what [`transmit`](Self::transmit) offered for `side` were written.
+    pub fn handle_written(&mut self, side: Side, n: usize, now: Instant) {
+        let n = self.outbox(side).consume(n) as u64;
+        match side {
+            Side::Client => self.counters.client_sent += n,
+            Side::Upstream => self.counters.upstream_sent += n,
+        }
+        if n > 0 {
+            self.arm_send_timer(side, now);
+            self.process(now);
+        }
+    }
+
+    /// Time passed: act on every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.take_expired(now) {
+            self.expire(timer, now);
+        }
+        self.process(now);
+    }
+
+    /// Frees the receive buffers that hold no bytes. Drivers call this before a long wait for
+    /// readability, so that an idle connection holds no data buffer.
+    pub fn release_idle_buffers(&mut self) {
+        self.from_client.release_if_empty();
+        self.from_upstream.release_if_empty();
+    }
+
+    // ----- outputs -----
+
+    /// The next thing the driver must do, if any. Drain this after every input.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next bytes to write to `side`, if any. Report progress with
+    /// [`handle_written`](Self::handle_written).
+    pub fn transmit(&self, side: Side) -> Option<&[u8]> {
+        if side == Side::Upstream && !self.upstream_connected {
+            return None;
+        }
+        self.outbox_ref(side).front()
+    }
+
+    /// Like [`transmit`](Self::transmit), for vectored writes: fills `slices` with the queued
+    /// chunks in order and returns how many were filled.
+    pub fn transmit_vectored<'a>(&'a self, side: Side, slices: &mut [IoSlice<'a>]) -> usize {
+        if side == Side::Upstream && !self.upstream_connected {
+            return 0;
+        }
+        self.outbox_ref(side).gather(slices)
+    }
+
+    /// Bytes queued for `side`.
+    pub fn pending(&self, side: Side) -> usize {
+        self.outbox_ref(side).len()
+    }
+
+    /// The earliest deadline; call [`handle_timeout`](Self::handle_timeout) when it is reached.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next().map(|(_, at)| at)
+    }
+
+    /// The earliest deadline and which timer it belongs to (for logs and tests).
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        self.timers.next()
+    }
+
+    // ----- internals -----
+
+    fn inbox(&mut self, side: Side) -> &mut Inbox {
+        match side {
+            Side::Client => &mut self.from_client,
+            Side::Upstream => &mut self.from_upstream,
+        }
+    }
+
+    fn outbox(&mut self, side: Side) -> &mut Outbox {
+        match side {
+            Side::Client => &mut self.to_client,
+            Side::Upstream => &mut self.to_upstream,
+        }
+    }
+
+    fn outbox_ref(&self, side: Side) -> &Outbox {
+        match side {
+            Side::Client => &self.to_client,
+            Side::Upstream => &self.to_upstream,
+        }
+    }
+
+    fn received(&mut self, side: Side, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        match side {
+            Side::Client => self.counters.client_received += n as u64,
+            Side::Upstream => self.counters.upstream_received += n as u64,
+        }
+        match &self.phase {
+            Phase::Tunnel(t) => {
+                self.timers
+                    .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
+                if t.upstream_bound.shut || t.client_bound.shut {
+                    self.timers
+                        .set(Timer::HalfClosed, now + self.config.timeouts.half_closed);
+                }
+            }
+            Phase::Exchange(_) if side == Side::Upstream => {
+                self.timers.set(
+                    Timer::UpstreamRead,
+                    now + self.config.timeouts.upstream_response,
+                );
+            }
+            Phase::Exchange(_) if self.timers.is_set(Timer::ClientBody) => {
+                self.timers
+                    .set(Timer::ClientBody, now + self.config.timeouts.client_body);
+            }
+            _ => {}
+        }
+        self.process(now);
+    }
+
+    /// (Re-)arms the send-stall timer of `side` if bytes wait for it, disarms it otherwise.
+    fn arm_send_timer(&mut self, side: Side, now: Instant) {
+        let timer = match side {
+            Side::Client => Timer::ClientSend,
+            Side::Upstream => Timer::UpstreamSend,
+        };
+        let waiting = match side {
+            Side::Client => !self.to_client.is_empty(),
+            Side::Upstream => self.upstream_connected && !self.to_upstream.is_empty(),
+        };
+        if waiting {
+            self.timers
+                .set(timer, now + self.config.timeouts.send_stall);
+        } else {
+            self.timers.stop(timer);
+        }
+    }
+
+    /// Arms the send-stall timers that became due because bytes were queued.
+    fn arm_new_send_timers(&mut self, now: Instant) {
+        if !self.to_client.is_empty() && !self.timers.is_set(Timer::ClientSend) {
+            self.arm_send_timer(Side::Client, now);
+        }
+        if self.upstream_connected
+            && !self.to_upstream.is_empty()
+            && !self.timers.is_set(Timer::UpstreamSend)
+        {
+            self.arm_send_timer(Side::Upstream, now);
+        }
+    }
+
+    /// Runs the state machine until it makes no more progress.
+    fn process(&mut self, now: Instant) {
+        // A buffer lent by `read_buf` and not reported by `handle_read` holds no data.
+        self.from_client.commit(0);
+        self.from_upstream.commit(0);
+        // Each step either changes the phase or returns false; bounded to be safe against
+        // livelocks (a bug, not an input, could cause one).
+        for _ in 0..64 {
+            let progressed = match &self.phase {
+                Phase::ReadRequestHead(_) => self.step_read_request_head(now),
+                Phase::Exchange(_) => self.step_exchange(now),
+                Phase::Tunnel(_) => self.step_tunnel(now),
+                Phase::Drain { .. } => self.step_drain(now),
+                Phase::Closed => false,
+            };
+            if !progressed {
+                break;
+            }
+        }
+        self.arm_new_send_timers(now);
+    }
+
+    fn step_read_request_head(&mut self, now: Instant) -> bool {
+        let Phase::ReadRequestHead(scanner) = &mut self.phase else {
+            return false;
+        };
+        let limits = &self.config.limits;
+        let head_limits = HeadLimits {
+            max_first_line: limits.max_request_line,
+            max_bytes: limits.max_head_bytes,
+            max_fields: limits.max_headers,
+        };
+        match scanner.scan(
+            &self.from_client.buf[..self.from_client.len()],
+            &head_limits,
+        ) {
+            Ok(Some(span)) => {
+                let mut head = self.from_client.buf.split_to(span.end).freeze();
+                let head = head.split_off(span.start);
+                self.timers.stop(Timer::ClientHeader);
+                self.timers.stop(Timer::KeepAliveIdle);
+                match crate::head::request::parse_request_head(head, &self.config) {
+                    Ok(request) => self.start_exchange(request, now),
+                    Err(e) => self.fail(Error::Request(e), now),
+                }
+                true
+            }
+            Ok(None) if self.client_eof => {
+                // The client left before completing a head: nothing to answer.
+                self.close(None);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                let e = match e {
+                    ScanError::FirstLineTooLong => RequestError::RequestLineTooLong,
+                    ScanError::TooLarge => RequestError::HeadTooLarge,
+                    ScanError::TooManyFields => RequestError::TooManyHeaders,
+                    ScanError::BareCr => RequestError::BareCr,
+                };
+                self.fail(Error::Request(e), now);
+                true
+            }
+        }
+    }
+
+    fn step_tunnel(&mut self, now: Instant) -> bool {
+        let Phase::Tunnel(tunnel) = &mut self.phase else {
+            return false;
+        };
+        // Relay: every received byte moves, zero-copy, to the other peer's queue.
+        if !self.from_client.is_empty() {
+            let bytes = self.from_client.take_all();
+            self.counters.tunnel_to_upstream += bytes.len() as u64;
+            self.to_upstream.push(bytes);
+        }
+        if !self.from_upstream.is_empty() {
+            let bytes = self.from_upstream.take_all();
+            self.counters.tunnel_to_client += bytes.len() as u64;
+            self.to_client.push(bytes);
+        }
+        tunnel.upstream_bound.eof = self.client_eof;
+        tunnel.client_bound.eof = self.upstream_eof;
+        let close_both = self.config.half_close == HalfClose::CloseBoth;
+        let mut shut_now = Vec::new();
+        for (flow, dest, queue_empty) in [
+            (
+                &mut tunnel.upstream_bound,
+                Side::Upstream,
+                self.to_upstream.is_empty(),
+            ),
+            (
+                &mut tunnel.client_bound,
+                Side::Client,
+                self.to_client.is_empty(),
+            ),
+        ] {
+            if flow.eof && !flow.shut && queue_empty {
+                flow.shut = true;
+                shut_now.push(dest);
+            }
+        }
+        let done = tunnel.upstream_bound.shut && tunnel.client_bound.shut;
+        if shut_now.is_empty() {
+            return false;
+        }
+        if close_both || done {
+            // nginx mode: the first side to finish (its bytes delivered) ends the tunnel.
+            self.close(None);
+            return true;
+        }
+        for side in shut_now {
+            self.events.push_back(Event::Shutdown(side));
+        }
+        self.timers
+            .set(Timer::HalfClosed, now + self.config.timeouts.half_closed);
+        true
+    }
+
+    fn step_drain(&mut self, now: Instant) -> bool {
+        let Phase::Drain { lingering } = &mut self.phase else {
+            return false;
+        };
+        // Discard: the client's input can no longer be answered.
+        self.from_client.clear();
+        if *lingering {
+            if self.client_eof {
+                self.close(None);
+                return true;
+            }
+            return false;
+        }
+        if !self.to_client.is_empty() {
+            return false;
+        }
+        if self.client_eof {
+            self.close(None);
+            return true;
+        }
+        *lingering = true;
+        self.events.push_back(Event::Shutdown(Side::Client));
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::Linger, now + self.config.timeouts.linger);
+        true
+    }
+
+    fn expire(&mut self, timer: Timer, now: Instant) {
+        let timeout = match timer {
+            Timer::ClientHeader => Timeout::ClientHeader,
+            Timer::ClientBody => Timeout::ClientBody,
+            Timer::Connect => Timeout::Connect,
+            Timer::UpstreamRead => Timeout::UpstreamResponse,
+            Timer::ClientSend => {
+                // The client does not read what we write: nothing more can reach it.
+                self.close(Some(Error::Timeout(Timeout::SendStall)));
+                return;
+            }
+            Timer::UpstreamSend => Timeout::SendStall,
+            Timer::TunnelIdle => Timeout::TunnelIdle,
+            Timer::HalfClosed => Timeout::HalfClosed,
+            Timer::KeepAliveIdle => {
+                self.close(None);
+                return;
+            }
+            Timer::Linger => {
+                self.close(None);
+                return;
+            }
+        };
+        match &self.phase {
+            Phase::ReadRequestHead(_) | Phase::Exchange(_) => {
+                self.fail(Error::Timeout(timeout), now)
+            }
+            _ => self.close(Some(Error::Timeout(timeout))),
+        }
+    }
+
+    /// Ends the current request with `error`: the client gets the error's status if no response
+    /// head was sent to it yet, else the connection is closed.
+    fn fail(&mut self, error: Error, now: Instant) {
+        let answerable = match &self.phase {
+            Phase::ReadRequestHead(_) => true,
+            Phase::Exchange(x) => !x.response_started(),
+            _ => false,
+        };
+        if !answerable {
+            self.close(Some(error));
+            return;
+        }
+        self.release_upstream(false);
+        self.to_upstream.clear();
+        let status = error.status();
+        let mut head = BytesMut::new();
+        rewrite::write_error_response(status, &mut head);
+        self.to_client.push(head.freeze());
+        self.status = Some(status.0);
+        self.failure = Some(error);
+        self.enter_drain(now);
+    }
+
+    /// Flushes what is queued for the client, then lingers and closes.
+    fn enter_drain(&mut self, now: Instant) {
+        self.timers.stop_all();
+        self.phase = Phase::Drain { lingering: false };
+        self.arm_send_timer(Side::Client, now);
+    }
+
+    /// Emits [`Event::ReleaseUpstream`] if an upstream connection is held.
+    fn release_upstream(&mut self, reusable: bool) {
+        if self.upstream_open {
+            self.upstream_open = false;
+            self.upstream_connected = false;
+            self.events.push_back(Event::ReleaseUpstream { reusable });
+        }
+        self.to_upstream.clear();
+        self.from_upstream.clear();
+    }
+
+    /// Ends the session now.
+    fn close(&mut self, error: Option<Error>) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.release_upstream(false);
+        self.phase = Phase::Closed;
+        self.timers.stop_all();
+        self.to_client.clear();
+        self.from_client.clear();
+        self.from_client.release_if_empty();
+        self.from_upstream.release_if_empty();
+        let error = error.or(self.failure.take());
+        self.events.push_back(Event::Close(Summary {
+            error,
+            status: self.status,
+            tunnelled: self.tunnelled,
+            counters: self.counters,
+        }));
+    }
+}
