@@ -58,6 +58,11 @@ impl Inbox {
         self.len() == 0
     }
 
+    /// Bytes allocated.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Takes every waiting byte, zero-copy.
     pub(crate) fn take_all(&mut self) -> Bytes {
         self.buf.split().freeze()
@@ -141,10 +146,14 @@ impl Outbox {
             }
         }
         self.len -= done;
+        done
+    }
+
+    /// Frees the queue's allocation when nothing is queued.
+    pub(crate) fn release_if_empty(&mut self) {
         if self.chunks.is_empty() {
             self.chunks = VecDeque::new();
         }
-        done
     }
 
     /// Drops everything queued (the peer is being abandoned).

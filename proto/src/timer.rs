@@ -30,11 +30,14 @@ pub enum Timer {
     KeepAliveIdle,
     /// Lingering close: stop discarding client input by then.
     Linger,
+    /// Nothing was read for a while: free the empty receive buffers then, so that an idle
+    /// connection holds no data buffer while a busy one never reallocates per read.
+    IdleBuffers,
 }
 
 impl Timer {
     /// Every timer, in the order expired timers are handled.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ClientHeader,
         Self::ClientBody,
         Self::Connect,
@@ -45,6 +48,7 @@ impl Timer {
         Self::HalfClosed,
         Self::KeepAliveIdle,
         Self::Linger,
+        Self::IdleBuffers,
     ];
 
     fn index(self) -> usize {

@@ -297,3 +297,23 @@ fn the_tunnel_never_hands_out_more_than_the_window() {
     assert_eq!(w, 16 * 1024);
     assert_eq!(h.session.read_buf(Side::Client).len(), w);
 }
+
+#[test]
+fn an_idle_tunnel_gives_its_buffers_back_and_a_busy_one_keeps_them() {
+    let mut h = upgraded();
+    h.client_sends(&[5u8; 4000]);
+    h.upstream_sends(&[6u8; 4000]);
+    assert!(h.session.buffer_memory() > 0);
+    // Bounded by the head buffer plus one window per direction, however much flows.
+    let bound = 2 * (32 * 1024 + 1) + 2 * 16 * 1024;
+    for _ in 0..50 {
+        h.client_sends(&[5u8; 4000]);
+        h.upstream_sends(&[6u8; 4000]);
+        assert!(h.session.buffer_memory() <= bound, "{}", h.session.buffer_memory());
+    }
+    h.advance(std::time::Duration::from_millis(1500));
+    assert_eq!(h.session.buffer_memory(), 0, "idle: no data buffer held");
+    h.client_sends(b"again");
+    assert_eq!(h.take_upstream().len(), 4000 * 52 + 5);
+    assert_eq!(h.take_client().len(), 4000 * 51);
+}

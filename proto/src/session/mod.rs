@@ -46,7 +46,7 @@ mod exchange;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -58,6 +58,9 @@ use crate::rewrite::{self, ClientInfo};
 use crate::timer::{Timer, TimerTable};
 use crate::upgrade::UpgradeAccepted;
 use exchange::Exchange;
+
+/// How long after its last read a session keeps its empty receive buffers for reuse.
+const IDLE_BUFFER_GRACE: Duration = Duration::from_secs(1);
 
 /// One of the two peers of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,6 +240,15 @@ impl Session {
         self.counters
     }
 
+    /// Bytes of buffer memory the session holds now (receive buffers' capacity plus queued
+    /// output). An idle tunnel holds none once [`Timer::IdleBuffers`] fired.
+    pub fn buffer_memory(&self) -> usize {
+        self.from_client.capacity()
+            + self.from_upstream.capacity()
+            + self.to_client.len()
+            + self.to_upstream.len()
+    }
+
     /// Whether the session is over.
     pub fn is_closed(&self) -> bool {
         matches!(self.phase, Phase::Closed)
@@ -386,11 +398,14 @@ impl Session {
         self.process(now);
     }
 
-    /// Frees the receive buffers that hold no bytes. Drivers call this before a long wait for
-    /// readability, so that an idle connection holds no data buffer.
+    /// Frees the buffers that hold no bytes. The session does this by itself one second
+    /// after the last read ([`Timer::IdleBuffers`]); a driver may call it earlier, e.g. before
+    /// parking a connection.
     pub fn release_idle_buffers(&mut self) {
         self.from_client.release_if_empty();
         self.from_upstream.release_if_empty();
+        self.to_client.release_if_empty();
+        self.to_upstream.release_if_empty();
     }
 
     // ----- outputs -----
@@ -464,6 +479,7 @@ impl Session {
             Side::Client => self.counters.client_received += n as u64,
             Side::Upstream => self.counters.upstream_received += n as u64,
         }
+        self.timers.set(Timer::IdleBuffers, now + IDLE_BUFFER_GRACE);
         match &self.phase {
             Phase::Tunnel(t) => {
                 self.timers
@@ -686,6 +702,10 @@ impl Session {
             }
             Timer::Linger => {
                 self.close(None);
+                return;
+            }
+            Timer::IdleBuffers => {
+                self.release_idle_buffers();
                 return;
             }
         };
