@@ -85,6 +85,7 @@
 //! | [`upgrade`] | what the client offered and whether a 101 may start a tunnel |
 //! | [`body`] | Content-Length and strict chunked decoding, canonical re-encoding |
 //! | [`rewrite`], [`rules`] | the heads the proxy sends; user header rules with variables |
+//! | [`pool`] | the upstream connection pool's policy (idle lists, caps, timeouts) |
 //! | [`timer`] | every deadline, as one table |
 //! | [`error`] | typed errors and their one mapping to status codes |
 //! | [`config`] | limits, timeouts and policies with their defaults |
@@ -98,6 +99,7 @@ pub mod config;
 pub mod error;
 pub mod head;
 pub mod manual;
+pub mod pool;
 pub mod rewrite;
 pub mod rules;
 pub mod session;
@@ -106,6 +108,7 @@ pub mod upgrade;
 
 pub use config::{Config, HalfClose, HostHeader, IpNet, Limits, Timeouts};
 pub use error::{Error, RequestError, ResponseError, StatusCode, Timeout, UpstreamError};
+pub use pool::{Pool, PoolConfig, Pooled};
 pub use rewrite::ClientInfo;
 pub use session::{Counters, Event, Session, Side, Summary};
 pub use timer::Timer;

@@ -76,7 +76,7 @@ fn absolute_form_targets_go_upstream_in_origin_form_with_their_authority_as_host
 }
 
 #[test]
-fn content_length_responses_are_relayed_with_a_close() {
+fn content_length_responses_are_relayed_and_the_connection_kept() {
     let (_, to_client) = exchange(
         b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nhello",
@@ -84,7 +84,7 @@ fn content_length_responses_are_relayed_with_a_close() {
     );
     let (head, body) = split_head(&to_client);
     assert_eq!(field(head, "content-length").as_deref(), Some("5"));
-    assert_eq!(field(head, "connection").as_deref(), Some("close"));
+    assert_eq!(field(head, "connection"), None, "HTTP/1.1 stays persistent");
     assert_eq!(field(head, "keep-alive"), None);
     assert_eq!(body, b"hello");
 }

@@ -121,3 +121,103 @@ proptest! {
         prop_assert_eq!(h.take_client(), sent_client);
     }
 }
+
+/// One exchange of a keep-alive sequence.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A GET answered with a Content-Length body.
+    Get(Vec<u8>),
+    /// A chunked POST answered with a chunked body.
+    ChunkedPost(Vec<u8>),
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300).prop_map(Step::Get),
+        proptest::collection::vec(any::<u8>(), 1..300).prop_map(Step::ChunkedPost),
+    ]
+}
+
+/// Runs `steps` then a WebSocket upgrade on one client connection, reads of `read_chunk`.
+fn run_sequence(steps: &[Step], read_chunk: usize, write_chunk: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut h = Harness::default_config();
+    h.read_chunk = read_chunk;
+    h.write_chunk = Some(write_chunk);
+    for step in steps {
+        match step {
+            Step::Get(body) => {
+                h.client_sends(b"GET /g HTTP/1.1\r\nHost: h\r\n\r\n");
+                let mut answer =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                        .into_bytes();
+                answer.extend_from_slice(body);
+                h.upstream_sends(&answer);
+            }
+            Step::ChunkedPost(body) => {
+                let mut request =
+                    b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                for part in body.chunks(7) {
+                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    request.extend_from_slice(part);
+                    request.extend_from_slice(b"\r\n");
+                }
+                request.extend_from_slice(b"0\r\n\r\n");
+                h.client_sends(&request);
+                let mut answer =
+                    b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                answer.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                answer.extend_from_slice(body);
+                answer.extend_from_slice(b"\r\n0\r\n\r\n");
+                h.upstream_sends(&answer);
+            }
+        }
+    }
+    h.client_sends(WS_REQUEST);
+    h.upstream_sends(WS_101);
+    h.client_sends(MASKED_FRAME);
+    h.upstream_sends(b"\x81\x02hi");
+    assert!(h.tunnel_established());
+    (h.take_client(), h.take_upstream())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn keep_alive_sequences_ending_in_an_upgrade_are_split_invariant(
+        steps in proptest::collection::vec(step_strategy(), 0..6),
+        read_chunk in 1usize..64,
+        write_chunk in 1usize..64,
+    ) {
+        let whole = run_sequence(&steps, usize::MAX, usize::MAX);
+        let split = run_sequence(&steps, read_chunk, write_chunk);
+        prop_assert_eq!(whole, split);
+    }
+
+    #[test]
+    fn a_pipelined_burst_of_n_requests_gets_n_responses_in_order(n in 1usize..60, read_chunk in 1usize..400) {
+        let mut h = Harness::default_config();
+        h.read_chunk = read_chunk;
+        let mut burst = Vec::new();
+        for i in 0..n {
+            burst.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        }
+        h.client_sends(&burst);
+        for i in 0..n {
+            let up = h.take_upstream();
+            let expected = format!("GET /{i} HTTP/1.1\r\n");
+            prop_assert!(up.starts_with(expected.as_bytes()));
+            let body = i.to_string();
+            h.upstream_sends(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        }
+        let mut rest = &h.take_client()[..];
+        for i in 0..n {
+            let (head, tail) = split_head(rest);
+            let len: usize = field(head, "content-length").unwrap().parse().unwrap();
+            let expected = i.to_string();
+            prop_assert_eq!(&tail[..len], expected.as_bytes());
+            rest = &tail[len..];
+        }
+        prop_assert!(rest.is_empty());
+    }
+}

@@ -50,7 +50,12 @@ pub const CHUNK_END: &[u8] = b"\r\n";
 /// The size line the proxy writes before a chunk of `len` data bytes: lower-case hex, no leading
 /// zeros, no extensions.
 pub fn chunk_header(len: usize) -> Bytes {
-    Bytes::from(format!("{len:x}\r\n"))
+    chunk_header_u64(u64::try_from(len).unwrap_or(u64::MAX))
+}
+
+/// The size line for a chunk of `size` data bytes: lower-case hex, no extensions, CRLF.
+pub fn chunk_header_u64(size: u64) -> Bytes {
+    Bytes::from(format!("{size:x}\r\n"))
 }
 
 /// Where the decoder stands in the chunked grammar. Everything except `Data` waits for one
@@ -189,6 +194,14 @@ impl ChunkedDecoder {
     /// Whether the whole body, trailers included, has been consumed.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Data bytes of the current chunk not handed out yet (0 between chunks).
+    pub fn remaining_in_chunk(&self) -> u64 {
+        match self.state {
+            State::Data { remaining } => remaining,
+            _ => 0,
+        }
     }
 
     /// Whether the framing was found malformed.

@@ -155,6 +155,16 @@ impl BodyDecoder {
         }
     }
 
+    /// For a chunked body, the data bytes of the current chunk not handed out yet (0 between
+    /// chunks and for the other framings). Passed to [`BodyEncoder::chunk_data`] so that chunk
+    /// boundaries survive the proxy whatever the read sizes were.
+    pub fn remaining_in_chunk(&self) -> u64 {
+        match &self.decoding {
+            Decoding::Chunked(chunked) => chunked.remaining_in_chunk(),
+            _ => 0,
+        }
+    }
+
     /// Data bytes handed out so far (saturating at `u64::MAX`).
     pub fn decoded_bytes(&self) -> u64 {
         self.decoded
@@ -190,6 +200,8 @@ fn as_u64(n: usize) -> u64 {
 pub struct BodyEncoder {
     framing: BodyFraming,
     finished: bool,
+    /// Data bytes still owed to the chunk whose header was written by `chunk_data`.
+    open_chunk: u64,
 }
 
 impl BodyEncoder {
@@ -198,6 +210,32 @@ impl BodyEncoder {
         Self {
             framing,
             finished: false,
+            open_chunk: 0,
+        }
+    }
+
+    /// Appends `data`, a piece of a chunk that has `rest` more data bytes to come (from
+    /// [`BodyDecoder::remaining_in_chunk`]), framed, to `out`.
+    ///
+    /// For `Chunked` output this re-creates the sender's chunk sizes: the chunk header is written
+    /// with the first piece (size = piece + rest), the following pieces pass as-is, and the chunk
+    /// ends after its last piece. So the bytes sent do not depend on how reads split the input
+    /// (and no chunk is ever buffered whole). Other framings pass data through as [`data`](Self::data).
+    pub fn chunk_data(&mut self, data: Bytes, rest: u64, out: &mut VecDeque<Bytes>) {
+        if self.framing != BodyFraming::Chunked || (self.open_chunk == 0 && rest == 0) {
+            return self.data(data, out);
+        }
+        if data.is_empty() || self.finished {
+            return;
+        }
+        if self.open_chunk == 0 {
+            let size = as_u64(data.len()).saturating_add(rest);
+            out.push_back(chunked::chunk_header_u64(size));
+        }
+        self.open_chunk = rest;
+        out.push_back(data);
+        if rest == 0 {
+            out.push_back(Bytes::from_static(chunked::CHUNK_END));
         }
     }
 

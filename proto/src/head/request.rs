@@ -61,6 +61,24 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// Whether the client wants its connection kept open after this exchange: HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive` (RFC 9112 §9.3).
+    pub fn wants_keep_alive(&self) -> bool {
+        match self.version {
+            Version::Http11 => !self.connection.close,
+            Version::Http10 => self.connection.keep_alive && !self.connection.close,
+        }
+    }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2), so that a request that never reached
+    /// the upstream's application may be sent again.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self.method.as_ref(),
+            b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+        )
+    }
+
     /// Whether the method is `name` (methods are case-sensitive).
     pub fn method_is(&self, name: &str) -> bool {
         self.method.as_ref() == name.as_bytes()

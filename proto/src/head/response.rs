@@ -43,6 +43,15 @@ pub struct ResponseHead {
 }
 
 impl ResponseHead {
+    /// Whether the upstream lets its connection be reused after this response: HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    pub fn allows_reuse(&self) -> bool {
+        match self.version {
+            Version::Http11 => !self.connection.close,
+            Version::Http10 => self.connection.keep_alive && !self.connection.close,
+        }
+    }
+
     /// Whether this is an interim (1xx) response other than 101.
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.status) && self.status != 101

@@ -29,7 +29,16 @@ enum Stage {
     /// The request is being sent; the response head is awaited (1xx relayed meanwhile).
     AwaitingHead(HeadScanner),
     /// A final response head was sent to the client; its body is being relayed.
-    RelayingBody(BodyRelay),
+    RelayingBody(BodyRelay, Reuse),
+}
+
+/// What was decided, when the final response head was written, about the two connections.
+#[derive(Debug, Clone, Copy)]
+struct Reuse {
+    /// The client connection stays open for another request (no `Connection: close` was sent).
+    client: bool,
+    /// The upstream allowed reuse and the body is self-delimited.
+    upstream: bool,
 }
 
 /// A body being decoded from one peer and re-encoded for the other.
@@ -38,8 +47,6 @@ struct BodyRelay {
     decoder: BodyDecoder,
     encoder: BodyEncoder,
     done: bool,
-    /// Decoded body bytes so far.
-    received: u64,
 }
 
 impl BodyRelay {
@@ -48,7 +55,6 @@ impl BodyRelay {
             decoder: BodyDecoder::new(from, max_chunk_line),
             encoder: BodyEncoder::new(to),
             done: false,
-            received: 0,
         }
     }
 }
@@ -78,6 +84,12 @@ pub(super) struct Exchange {
     response_started: bool,
     /// The proxy answered `100 Continue` itself.
     sent_continue: bool,
+    /// An interim response was relayed to the client.
+    interim_relayed: bool,
+    /// The upstream request head, kept to send it again on a retry.
+    upstream_head: Bytes,
+    /// `Counters::upstream_received` when the current upstream connection was given.
+    upstream_base: u64,
 }
 
 impl Exchange {
@@ -85,7 +97,7 @@ impl Exchange {
         match self.stage {
             Stage::Connecting => "connecting",
             Stage::AwaitingHead(_) => "awaiting-response-head",
-            Stage::RelayingBody(_) => "relaying-response-body",
+            Stage::RelayingBody(..) => "relaying-response-body",
         }
     }
 
@@ -97,6 +109,80 @@ impl Exchange {
         self.response_started
     }
 }
+
+impl Session {
+    /// Whether the current request may be sent again on another upstream connection: the
+    /// connection was never established, or it closed before sending anything back and the
+    /// request is idempotent and has no body (so it cannot have had an effect that a second
+    /// try would repeat). Never once a response byte reached the client.
+    pub fn can_retry(&self) -> bool {
+        let Phase::Exchange(x) = &self.phase else {
+            return false;
+        };
+        if x.response_started || x.interim_relayed || !x.awaiting_head() {
+            return false;
+        }
+        if !self.upstream_connected {
+            return self.upstream_open;
+        }
+        self.counters.upstream_received == x.upstream_base
+            && x.request.is_idempotent()
+            && x.request.framing == BodyFraming::None
+    }
+
+    /// Abandons the current upstream connection and asks for another ([`Event::Connect`]) to
+    /// send the request again. Drivers call this instead of
+    /// [`handle_connect_failed`](Self::handle_connect_failed) or
+    /// [`handle_error`](Self::handle_error) when another upstream server is available. Returns
+    /// `false` (and does nothing) if [`can_retry`](Self::can_retry) is false.
+    pub fn retry(&mut self, now: Instant) -> bool {
+        if !self.can_retry() {
+            return false;
+        }
+        self.reconnect(now);
+        true
+    }
+
+    /// Asks for a new upstream connection for the current request.
+    fn reconnect(&mut self, now: Instant) {
+        let Phase::Exchange(x) = &mut self.phase else {
+            return;
+        };
+        if self.upstream_connected {
+            // Nothing but the head was queued (no body): queue it again for the new connection.
+            self.events
+                .push_back(Event::ReleaseUpstream { reusable: false });
+            self.to_upstream.clear();
+            self.to_upstream.push(x.upstream_head.clone());
+            self.from_upstream.clear();
+            self.upstream_connected = false;
+        }
+        x.stage = Stage::Connecting;
+        x.upstream_base = self.counters.upstream_received;
+        self.upstream_open = true;
+        self.upstream_eof = false;
+        self.upstream_reused = false;
+        self.timers.stop(Timer::UpstreamRead);
+        self.timers.stop(Timer::UpstreamSend);
+        self.timers
+            .set(Timer::Connect, now + self.config.timeouts.connect);
+        self.events.push_back(Event::Connect);
+    }
+
+    /// The upstream failed (EOF or error) while the response head was awaited: a stale pooled
+    /// connection is replaced transparently when that is safe; anything else is a 502.
+    pub(super) fn upstream_failed_early(&mut self, error: Error, now: Instant) {
+        if self.upstream_reused && self.stale_retries < MAX_STALE_RETRIES && self.can_retry() {
+            self.stale_retries += 1;
+            self.reconnect(now);
+        } else {
+            self.fail(error, now);
+        }
+    }
+}
+
+/// How many stale pooled connections one request may go through before it gets a 502.
+const MAX_STALE_RETRIES: u32 = 8;
 
 impl Session {
     /// A validated request head arrived: queue the upstream request and ask for a connection.
@@ -112,7 +198,8 @@ impl Session {
             &self.config,
             &mut head,
         );
-        self.to_upstream.push(head.freeze());
+        let upstream_head = head.freeze();
+        self.to_upstream.push(upstream_head.clone());
         let request_body = BodyRelay::new(framing, framing, self.config.limits.max_chunk_line);
         let mut sent_continue = false;
         if framing != BodyFraming::None {
@@ -132,10 +219,15 @@ impl Session {
             stage: Stage::Connecting,
             response_started: false,
             sent_continue,
+            interim_relayed: false,
+            upstream_head,
+            upstream_base: self.counters.upstream_received,
         }));
         self.upstream_open = true;
         self.upstream_connected = false;
         self.upstream_eof = false;
+        self.upstream_reused = false;
+        self.stale_retries = 0;
         self.events.push_back(Event::Connect);
         self.timers
             .set(Timer::Connect, now + self.config.timeouts.connect);
@@ -174,7 +266,7 @@ impl Session {
             }
             Stage::Connecting => {}
             Stage::AwaitingHead(_) => progressed |= self.read_response_head(now),
-            Stage::RelayingBody(_) => progressed |= self.relay_response_body(now),
+            Stage::RelayingBody(..) => progressed |= self.relay_response_body(now),
         }
         progressed
     }
@@ -230,7 +322,7 @@ impl Session {
                 true
             }
             Ok(None) if self.upstream_eof => {
-                self.fail(Error::Response(ResponseError::PrematureClose), now);
+                self.upstream_failed_early(Error::Response(ResponseError::PrematureClose), now);
                 true
             }
             Ok(None) => false,
@@ -260,6 +352,7 @@ impl Session {
                 let mut head = BytesMut::with_capacity(256);
                 rewrite::write_interim_response(&response, &mut head);
                 self.to_client.push(head.freeze());
+                x.interim_relayed = true;
             }
             x.stage = Stage::AwaitingHead(HeadScanner::default());
             return;
@@ -278,26 +371,35 @@ impl Session {
         }
         let framing = response.framing(x.request.method_is("HEAD"));
         let client_framing = match (framing, x.request.version) {
-            // A close-delimited body is chunked to an HTTP/1.1 client (so the end is explicit).
+            // A close-delimited body is chunked to an HTTP/1.1 client (so the end is explicit);
+            // an HTTP/1.0 client cannot read chunks, so it gets the body delimited by the close.
             (BodyFraming::CloseDelimited, Version::Http11) => BodyFraming::Chunked,
+            (BodyFraming::Chunked, Version::Http10) => BodyFraming::CloseDelimited,
             (f, _) => f,
+        };
+        let reuse = Reuse {
+            client: x.request.wants_keep_alive()
+                && x.request_body.done
+                && client_framing != BodyFraming::CloseDelimited
+                && self.requests + 1 < self.config.max_requests_per_connection
+                && !self.client_eof,
+            upstream: response.allows_reuse() && framing != BodyFraming::CloseDelimited,
         };
         let mut head = BytesMut::with_capacity(512);
         rewrite::write_final_response(
             &response,
             client_framing,
             x.request.version,
-            false,
+            reuse.client,
             &mut head,
         );
         self.to_client.push(head.freeze());
         self.status = Some(response.status);
         x.response_started = true;
-        x.stage = Stage::RelayingBody(BodyRelay::new(
-            framing,
-            client_framing,
-            self.config.limits.max_chunk_line,
-        ));
+        x.stage = Stage::RelayingBody(
+            BodyRelay::new(framing, client_framing, self.config.limits.max_chunk_line),
+            reuse,
+        );
     }
 
     /// The switch: the 101 head, then the upstream's early bytes, go to the client; the held
@@ -334,9 +436,10 @@ impl Session {
         let Phase::Exchange(x) = &mut self.phase else {
             return false;
         };
-        let Stage::RelayingBody(relay) = &mut x.stage else {
+        let Stage::RelayingBody(relay, reuse) = &mut x.stage else {
             return false;
         };
+        let reuse = *reuse;
         let mut outcome = move_body(
             relay,
             &mut self.from_upstream.buf,
@@ -351,6 +454,7 @@ impl Session {
                     relay.encoder.finish(&mut tail);
                     self.to_client.push_all(&mut tail);
                     relay.done = true;
+                    // Ended by the close: `finish_exchange` sees the EOF and does not reuse it.
                     Relayed::Finished
                 }
                 Err(_) => {
@@ -364,7 +468,7 @@ impl Session {
             Relayed::Stalled => false,
             Relayed::Moved => true,
             Relayed::Finished => {
-                self.finish_exchange(now);
+                self.finish_exchange(reuse, now);
                 true
             }
             Relayed::Invalid | Relayed::TooLarge => {
@@ -374,13 +478,26 @@ impl Session {
         }
     }
 
-    /// The response is complete: the upstream connection is released and the client
-    /// connection finished.
-    fn finish_exchange(&mut self, now: Instant) {
+    /// The response is complete: the upstream connection is released (to the pool if it ended
+    /// cleanly) and the client connection either waits for its next request or is finished.
+    fn finish_exchange(&mut self, reuse: Reuse, now: Instant) {
+        let Phase::Exchange(x) = &self.phase else {
+            return;
+        };
+        let clean = x.request_body.done
+            && self.to_upstream.is_empty()
+            && self.from_upstream.is_empty()
+            && !self.upstream_eof;
         self.timers.stop(Timer::UpstreamRead);
+        self.timers.stop(Timer::UpstreamSend);
         self.timers.stop(Timer::ClientBody);
-        self.release_upstream(false);
-        self.enter_drain(now);
+        self.release_upstream(reuse.upstream && clean);
+        self.requests += 1;
+        if reuse.client {
+            self.await_next_request(now);
+        } else {
+            self.enter_drain(now);
+        }
     }
 }
 
@@ -400,8 +517,8 @@ fn move_body(
     while out.len() < limit {
         match relay.decoder.decode(input) {
             Ok(Some(BodyChunk::Data(data))) => {
-                relay.received += data.len() as u64;
-                relay.encoder.data(data, &mut framed);
+                let rest = relay.decoder.remaining_in_chunk();
+                relay.encoder.chunk_data(data, rest, &mut framed);
                 out.push_all(&mut framed);
                 outcome = Relayed::Moved;
             }

@@ -205,6 +205,12 @@ pub struct Session {
     counters: Counters,
     /// The error that ended the last exchange, reported with [`Event::Close`].
     failure: Option<Error>,
+    /// The current upstream connection came from a pool (see `handle_connected_reused`).
+    upstream_reused: bool,
+    /// Stale pooled connections replaced for the current request.
+    stale_retries: u32,
+    /// Requests completed on this client connection.
+    requests: u32,
 }
 
 impl Session {
@@ -230,6 +236,9 @@ impl Session {
             tunnelled: false,
             counters: Counters::default(),
             failure: None,
+            upstream_reused: false,
+            stale_retries: 0,
+            requests: 0,
         }
     }
 
@@ -346,20 +355,33 @@ impl Session {
             Side::Upstream => Some(Error::Upstream(UpstreamError::Io)),
         };
         match (side, &self.phase) {
-            // An upstream failure before any response byte was sent still gets a 502.
+            // An upstream failure before any response byte was sent still gets a 502 (or, on a
+            // stale pooled connection, a new connection).
             (Side::Upstream, Phase::Exchange(x)) if !x.response_started() => {
-                self.fail(Error::Upstream(UpstreamError::Io), now);
+                self.upstream_failed_early(Error::Upstream(UpstreamError::Io), now);
             }
             _ => self.close(error),
         }
     }
 
-    /// The upstream connection asked for by [`Event::Connect`] is established.
+    /// A new upstream connection asked for by [`Event::Connect`] is established.
     pub fn handle_connected(&mut self, now: Instant) {
+        self.connected(false, now);
+    }
+
+    /// The driver answered [`Event::Connect`] with an idle connection from its pool. If that
+    /// connection turns out to be closed before it answers, the session asks for another one
+    /// by itself when that is safe (see [`can_retry`](Self::can_retry)).
+    pub fn handle_connected_reused(&mut self, now: Instant) {
+        self.connected(true, now);
+    }
+
+    fn connected(&mut self, reused: bool, now: Instant) {
         if !self.upstream_open || self.upstream_connected {
             return;
         }
         self.upstream_connected = true;
+        self.upstream_reused = reused;
         self.timers.stop(Timer::Connect);
         self.timers.set(
             Timer::UpstreamRead,
@@ -489,6 +511,14 @@ impl Session {
                         .set(Timer::HalfClosed, now + self.config.timeouts.half_closed);
                 }
             }
+            Phase::ReadRequestHead(_) if self.timers.is_set(Timer::KeepAliveIdle) => {
+                // The next request began: its head has the header timeout, armed once.
+                self.timers.stop(Timer::KeepAliveIdle);
+                self.timers.set(
+                    Timer::ClientHeader,
+                    now + self.config.timeouts.client_header,
+                );
+            }
             Phase::Exchange(_) if side == Side::Upstream => {
                 self.timers.set(
                     Timer::UpstreamRead,
@@ -583,8 +613,9 @@ impl Session {
                 true
             }
             Ok(None) if self.client_eof => {
-                // The client left before completing a head: nothing to answer.
-                self.close(None);
+                // The client left before completing a head: nothing to answer, but what is still
+                // queued for it (the previous response) is delivered first.
+                self.enter_drain(now);
                 true
             }
             Ok(None) => false,
@@ -697,7 +728,7 @@ impl Session {
             Timer::TunnelIdle => Timeout::TunnelIdle,
             Timer::HalfClosed => Timeout::HalfClosed,
             Timer::KeepAliveIdle => {
-                self.close(None);
+                self.enter_drain(now);
                 return;
             }
             Timer::Linger => {
@@ -738,6 +769,24 @@ impl Session {
         self.status = Some(status.0);
         self.failure = Some(error);
         self.enter_drain(now);
+    }
+
+    /// Keep-alive: the client connection waits for its next request (which may already be
+    /// buffered: pipelining).
+    fn await_next_request(&mut self, now: Instant) {
+        self.phase = Phase::ReadRequestHead(HeadScanner::default());
+        self.upstream_eof = false;
+        if self.from_client.is_empty() {
+            self.timers.set(
+                Timer::KeepAliveIdle,
+                now + self.config.timeouts.keepalive_idle,
+            );
+        } else {
+            self.timers.set(
+                Timer::ClientHeader,
+                now + self.config.timeouts.client_header,
+            );
+        }
     }
 
     /// Flushes what is queued for the client, then lingers and closes.
