@@ -86,6 +86,7 @@
 //! | [`body`] | Content-Length and strict chunked decoding, canonical re-encoding |
 //! | [`rewrite`], [`rules`] | the heads the proxy sends; user header rules with variables |
 //! | [`pool`] | the upstream connection pool's policy (idle lists, caps, timeouts) |
+//! | [`upstream`] | round-robin over upstream servers, with the failover order |
 //! | [`timer`] | every deadline, as one table |
 //! | [`error`] | typed errors and their one mapping to status codes |
 //! | [`config`] | limits, timeouts and policies with their defaults |
@@ -105,6 +106,7 @@ pub mod rules;
 pub mod session;
 pub mod timer;
 pub mod upgrade;
+pub mod upstream;
 
 pub use config::{Config, HalfClose, HostHeader, IpNet, Limits, Timeouts};
 pub use error::{Error, RequestError, ResponseError, StatusCode, Timeout, UpstreamError};
@@ -112,3 +114,4 @@ pub use pool::{Pool, PoolConfig, Pooled};
 pub use rewrite::ClientInfo;
 pub use session::{Counters, Event, Session, Side, Summary};
 pub use timer::Timer;
+pub use upstream::UpstreamGroup;
