@@ -42,6 +42,7 @@
 //!   discarded until it closes or the linger timeout expires (nginx's lingering close).
 
 mod exchange;
+mod tunnel;
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -51,13 +52,13 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::buffer::{Inbox, Outbox};
-use crate::config::{Config, HalfClose};
+use crate::config::Config;
 use crate::error::{Error, RequestError, Timeout, UpstreamError};
 use crate::head::scan::{HeadLimits, HeadScanner, ScanError};
 use crate::rewrite::{self, ClientInfo};
 use crate::timer::{Timer, TimerTable};
-use crate::upgrade::UpgradeAccepted;
 use exchange::Exchange;
+use tunnel::Tunnel;
 
 /// How long after its last read a session keeps its empty receive buffers for reuse.
 const IDLE_BUFFER_GRACE: Duration = Duration::from_secs(1);
@@ -148,35 +149,6 @@ enum Phase {
     },
     /// Nothing more will happen.
     Closed,
-}
-
-/// Per-direction state of the tunnel.
-#[derive(Debug, Default)]
-struct Flow {
-    /// The source peer sent EOF.
-    eof: bool,
-    /// [`Event::Shutdown`] was emitted for the destination peer.
-    shut: bool,
-}
-
-/// The tunnel's state: one [`Flow`] per direction.
-#[derive(Debug)]
-struct Tunnel {
-    /// Client → upstream.
-    upstream_bound: Flow,
-    /// Upstream → client.
-    client_bound: Flow,
-}
-
-impl Tunnel {
-    /// A tunnel exists only with the proof that a 101 was validated against the client's offer.
-    fn new(accepted: UpgradeAccepted) -> Self {
-        drop(accepted);
-        Self {
-            upstream_bound: Flow::default(),
-            client_bound: Flow::default(),
-        }
-    }
 }
 
 /// One proxied client connection. See the [module documentation](self).
@@ -506,7 +478,7 @@ impl Session {
             Phase::Tunnel(t) => {
                 self.timers
                     .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
-                if t.upstream_bound.shut || t.client_bound.shut {
+                if t.half_closed() {
                     self.timers
                         .set(Timer::HalfClosed, now + self.config.timeouts.half_closed);
                 }
@@ -630,59 +602,6 @@ impl Session {
                 true
             }
         }
-    }
-
-    fn step_tunnel(&mut self, now: Instant) -> bool {
-        let Phase::Tunnel(tunnel) = &mut self.phase else {
-            return false;
-        };
-        // Relay: every received byte moves, zero-copy, to the other peer's queue.
-        if !self.from_client.is_empty() {
-            let bytes = self.from_client.take_all();
-            self.counters.tunnel_to_upstream += bytes.len() as u64;
-            self.to_upstream.push(bytes);
-        }
-        if !self.from_upstream.is_empty() {
-            let bytes = self.from_upstream.take_all();
-            self.counters.tunnel_to_client += bytes.len() as u64;
-            self.to_client.push(bytes);
-        }
-        tunnel.upstream_bound.eof = self.client_eof;
-        tunnel.client_bound.eof = self.upstream_eof;
-        let close_both = self.config.half_close == HalfClose::CloseBoth;
-        let mut shut_now = Vec::new();
-        for (flow, dest, queue_empty) in [
-            (
-                &mut tunnel.upstream_bound,
-                Side::Upstream,
-                self.to_upstream.is_empty(),
-            ),
-            (
-                &mut tunnel.client_bound,
-                Side::Client,
-                self.to_client.is_empty(),
-            ),
-        ] {
-            if flow.eof && !flow.shut && queue_empty {
-                flow.shut = true;
-                shut_now.push(dest);
-            }
-        }
-        let done = tunnel.upstream_bound.shut && tunnel.client_bound.shut;
-        if shut_now.is_empty() {
-            return false;
-        }
-        if close_both || done {
-            // nginx mode: the first side to finish (its bytes delivered) ends the tunnel.
-            self.close(None);
-            return true;
-        }
-        for side in shut_now {
-            self.events.push_back(Event::Shutdown(side));
-        }
-        self.timers
-            .set(Timer::HalfClosed, now + self.config.timeouts.half_closed);
-        true
     }
 
     fn step_drain(&mut self, now: Instant) -> bool {
