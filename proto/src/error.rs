@@ -142,8 +142,11 @@ pub enum Timeout {
     TunnelIdle,
     /// One direction of the tunnel was closed and the other stayed idle too long.
     HalfClosed,
-    /// A peer stopped reading what the proxy writes to it.
+    /// The client stopped reading what the proxy writes to it (nginx `send_timeout`).
     SendStall,
+    /// The upstream stopped reading the request the proxy writes to it (nginx
+    /// `proxy_send_timeout`: 504).
+    UpstreamSendStall,
     /// A kept-alive client connection stayed idle.
     KeepAliveIdle,
 }

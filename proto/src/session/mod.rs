@@ -9,33 +9,41 @@
 //!
 //! # States
 //!
-//! All transitions are in this module and in `exchange.rs`; the phase is one private enum, `Phase`,
-//! whose variants carry only the data valid in them.
+//! All transitions are in this module, `exchange.rs` and `tunnel.rs`; the phase is one private
+//! enum, `Phase`, whose variants carry only the data valid in them.
 //!
 //! ```text
-//!                 head invalid / 408            error response flushed,
-//!   ReadRequestHead ─────────────────► Drain ──────────────────────────► Closed
-//!         │ head valid                   ▲      client FIN or linger timeout
-//!         ▼                              │ 4xx/5xx, final response done
-//!   Exchange ─ Connecting ─► AwaitingHead ─► RelayingBody ─┘
-//!                              │  ▲ 1xx relayed
-//!                              │  └─┘
-//!                              │ valid 101 (UpgradeAccepted) and request body complete
-//!                              ▼
-//!                            Tunnel ── both directions ended, idle/send timeout ──► Closed
+//!        ┌──────────────── keep-alive: response done, next request (maybe already held) ───┐
+//!        ▼                                                                                 │
+//!   ReadRequestHead ── head invalid / 408 ──────────────────────────► Drain ──► Closed      │
+//!        │ head valid                                                  ▲  flushed, then     │
+//!        ▼                                                             │  client FIN or     │
+//!   Exchange: Connecting ─► AwaitingHead ─► RelayingBody ──────────────┤  linger timeout    │
+//!                 ▲  │   │    ▲  │ 1xx     │ response done, ───────────┼────────────────────┘
+//!       retry /   └──┘   │    └──┘ relayed │ client keeps alive        │ Connection: close,
+//!       stale pooled     │                 │                           │ 4xx/5xx from us
+//!       connection       │ valid 101 (UpgradeAccepted) and request body complete
+//!                        ▼
+//!                      Tunnel ── both directions ended, idle / send timeout ──► Closed
 //! ```
 //!
 //! * **ReadRequestHead** — the client head is scanned (O(n), bounded) and validated. Nothing
-//!   reaches the upstream before it validates; a refusal is a complete error response.
+//!   reaches the upstream before it validates; a refusal is a complete error response. Between
+//!   requests of a kept-alive connection the keep-alive idle timeout applies; once a request
+//!   starts, the header timeout (armed once).
 //! * **Exchange / Connecting** — [`Event::Connect`] was emitted; the rewritten request head (and
 //!   body bytes, up to the buffer size) wait in the upstream queue until the connection is up.
+//!   [`Session::retry`] (driver failover) and a stale pooled connection come back here.
 //! * **Exchange / AwaitingHead** — the request (head, then body) is being sent and the response
 //!   head awaited. 1xx interim responses are relayed and the wait goes on. Client bytes after the
-//!   request are *held*: never sent upstream before a 101.
+//!   request are *held*: never sent upstream before a 101 (they are the next pipelined request
+//!   or, after a 101, the first tunnel bytes).
 //! * **Switching** — a 101 that passed [`accept_switch`](crate::upgrade::accept_switch) makes the
 //!   switch in one step: the 101 head is queued to the client, followed by the upstream bytes that
 //!   came with it; the held client bytes are queued to the upstream first. Then **Tunnel**.
-//! * **Exchange / RelayingBody** — a final response is relayed with its framing regenerated.
+//! * **Exchange / RelayingBody** — a final response is relayed with its framing regenerated. At
+//!   its end the upstream connection is released ([`Event::ReleaseUpstream`], reusable only after a
+//!   clean end) and the client connection goes back to ReadRequestHead or to Drain.
 //! * **Tunnel** — bytes in order, unmodified, one bounded queue per direction, half-close
 //!   propagated (or both closed on the first EOF, nginx-style).
 //! * **Drain** — the last response is flushed, the client's write side shut down, and its input
@@ -643,7 +651,7 @@ impl Session {
                 self.close(Some(Error::Timeout(Timeout::SendStall)));
                 return;
             }
-            Timer::UpstreamSend => Timeout::SendStall,
+            Timer::UpstreamSend => Timeout::UpstreamSendStall,
             Timer::TunnelIdle => Timeout::TunnelIdle,
             Timer::HalfClosed => Timeout::HalfClosed,
             Timer::KeepAliveIdle => {
