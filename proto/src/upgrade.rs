@@ -95,7 +95,7 @@ pub fn client_offer(request: &RequestHead, config: &Config) -> Option<UpgradeOff
 ///   element, or that element is not (ignoring case) one of the offered protocols.
 /// - [`ResponseError::WebSocketAcceptMismatch`]: strict WebSocket mode and `Sec-WebSocket-Accept`
 ///   is wrong. With the `websocket-accept` feature it must equal
-///   [`websocket_accept_value`] of the client's key; without it, strict mode only requires
+///   `websocket_accept_value` of the client's key; without it, strict mode only requires
 ///   exactly one non-empty `Sec-WebSocket-Accept` field.
 ///
 /// `Connection: upgrade` is not required in the 101: servers omit it in practice, and the
