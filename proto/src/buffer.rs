@@ -12,50 +12,57 @@ use std::io::IoSlice;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Bytes received from one peer and not yet processed.
+///
+/// `buf[..filled]` holds the received bytes; `buf[filled..]` is initialized spare room that reads
+/// go into. Spare room is zeroed once when it is allocated, never per read: a read lends
+/// `buf[filled..filled + n]` and commits what it filled.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
-    pub(crate) buf: BytesMut,
-    /// Length of `buf` before the spare space handed out by `spare()` (for `commit`).
-    lent_from: Option<usize>,
+    buf: BytesMut,
+    filled: usize,
 }
 
 impl Inbox {
-    /// Hands out `n` zeroed bytes at the end of the buffer to read into; `commit` keeps the ones
-    /// that were filled.
+    /// Hands out `n` bytes of spare room to read into; `commit` keeps the ones that were filled.
     pub(crate) fn spare(&mut self, n: usize) -> &mut [u8] {
-        let len = self.lent_from.unwrap_or(self.buf.len());
-        self.buf.truncate(len);
-        self.buf.resize(len + n, 0);
-        self.lent_from = Some(len);
-        &mut self.buf[len..]
+        if self.buf.len() - self.filled < n {
+            // Out of room: keep only the data (reclaiming the front when nothing else holds the
+            // allocation), then zero the new spare room once.
+            self.buf.truncate(self.filled);
+            self.buf.reserve(n);
+            let capacity = self.buf.capacity();
+            self.buf.resize(capacity, 0);
+        }
+        &mut self.buf[self.filled..self.filled + n]
     }
 
-    /// Keeps the first `n` bytes of the space handed out by `spare()`; returns how many were kept.
+    /// Keeps the first `n` bytes of the room handed out by `spare()`; returns how many were kept.
     pub(crate) fn commit(&mut self, n: usize) -> usize {
-        let Some(len) = self.lent_from.take() else {
-            return 0;
-        };
-        let n = n.min(self.buf.len() - len);
-        self.buf.truncate(len + n);
+        let n = n.min(self.buf.len() - self.filled);
+        self.filled += n;
         n
     }
 
     /// Appends a copy of `data`.
     pub(crate) fn extend(&mut self, data: &[u8]) {
-        if let Some(len) = self.lent_from.take() {
-            self.buf.truncate(len);
-        }
-        self.buf.extend_from_slice(data);
+        let room = self.spare(data.len());
+        room.copy_from_slice(data);
+        self.commit(data.len());
+    }
+
+    /// The bytes waiting to be processed.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.buf[..self.filled]
     }
 
     /// Bytes waiting to be processed.
     pub(crate) fn len(&self) -> usize {
-        self.lent_from.unwrap_or(self.buf.len())
+        self.filled
     }
 
     /// Whether nothing waits to be processed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.filled == 0
     }
 
     /// Bytes allocated.
@@ -63,19 +70,37 @@ impl Inbox {
         self.buf.capacity()
     }
 
+    /// Takes the first `n` waiting bytes, zero-copy.
+    pub(crate) fn take(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.filled);
+        self.filled -= n;
+        self.buf.split_to(n).freeze()
+    }
+
     /// Takes every waiting byte, zero-copy.
     pub(crate) fn take_all(&mut self) -> Bytes {
-        self.buf.split().freeze()
+        self.take(self.filled)
+    }
+
+    /// Runs `f` on the waiting bytes as a `BytesMut` it may split from the front (body decoders
+    /// do), keeping what it leaves.
+    pub(crate) fn with_data<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let spare = self.buf.split_off(self.filled);
+        let result = f(&mut self.buf);
+        self.filled = self.buf.len();
+        // Contiguous again (the decoder only splits from the front): O(1).
+        self.buf.unsplit(spare);
+        result
     }
 
     /// Drops every waiting byte (used only once the peer's input is being discarded).
     pub(crate) fn clear(&mut self) {
-        self.buf.clear();
+        let _ = self.take_all();
     }
 
     /// Frees the allocation when nothing waits (an idle session holds no buffer).
     pub(crate) fn release_if_empty(&mut self) {
-        if self.lent_from.is_none() && self.buf.is_empty() {
+        if self.filled == 0 {
             self.buf = BytesMut::new();
         }
     }
@@ -172,12 +197,33 @@ mod tests {
         let mut inbox = Inbox::default();
         inbox.spare(8)[..3].copy_from_slice(b"abc");
         assert_eq!(inbox.commit(3), 3);
-        assert_eq!(&inbox.buf[..], b"abc");
+        assert_eq!(inbox.data(), b"abc");
         inbox.spare(4);
         inbox.extend(b"d");
-        assert_eq!(&inbox.buf[..], b"abcd");
+        assert_eq!(inbox.data(), b"abcd");
         assert_eq!(inbox.take_all(), Bytes::from_static(b"abcd"));
         assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn inbox_lends_without_rezeroing_and_decoders_see_only_data() {
+        let mut inbox = Inbox::default();
+        inbox.spare(64);
+        inbox.extend(b"0123456789");
+        let capacity = inbox.capacity();
+        inbox.spare(4).copy_from_slice(b"wxyz");
+        inbox.commit(2);
+        assert_eq!(inbox.capacity(), capacity, "room was reused");
+        let seen = inbox.with_data(|data| {
+            let front = data.split_to(3);
+            (front, data.len())
+        });
+        assert_eq!(&seen.0[..], b"012");
+        assert_eq!(
+            seen.1, 9,
+            "the decoder saw the 12 data bytes, not the spare room"
+        );
+        assert_eq!(inbox.data(), b"3456789wx");
     }
 
     #[test]

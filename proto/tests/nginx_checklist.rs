@@ -129,7 +129,11 @@ fn item_22_a_refusal_lingers_then_closes() {
     let mut h = Harness::default_config();
     h.client_sends(b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(status_of(&h.take_client()), Some(400));
-    assert_eq!(h.shutdowns(), vec![Side::Client], "write side shut after the response");
+    assert_eq!(
+        h.shutdowns(),
+        vec![Side::Client],
+        "write side shut after the response"
+    );
     h.client_sends(b"more junk is read and discarded");
     assert!(h.take_upstream().is_empty());
     assert!(h.closed().is_none());
@@ -178,8 +182,16 @@ fn item_32_33_34_end_to_end_fields_and_the_target_pass_as_received() {
     h.client_sends(b"GET /a%20b/../c?x=1&y=%2F HTTP/1.1\r\nHost: h\r\nx-lower: v\r\nX_Under: dropped\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n");
     let up = h.take_upstream();
     assert!(up.starts_with(b"GET /a%20b/../c?x=1&y=%2F HTTP/1.1\r\nHost: h\r\nx-lower: v\r\nCookie: a=1\r\nCookie: b=2\r\n"), "{}", String::from_utf8_lossy(&up));
-    assert_eq!(field(&up, "x_under"), None, "underscores are dropped like nginx");
-    assert_eq!(field(&up, "connection"), None, "no Connection field by default");
+    assert_eq!(
+        field(&up, "x_under"),
+        None,
+        "underscores are dropped like nginx"
+    );
+    assert_eq!(
+        field(&up, "connection"),
+        None,
+        "no Connection field by default"
+    );
 }
 
 #[test]

@@ -68,8 +68,10 @@ pub struct ConnectionOptions {
     pub keep_alive: bool,
     /// The `upgrade` option is present.
     pub upgrade: bool,
-    /// Every option, lower-cased: each names a hop-by-hop field to remove.
-    pub tokens: Vec<Vec<u8>>,
+    /// The values of the `Connection` lines (zero-copy), for [`tokens`](Self::tokens).
+    values: Vec<Bytes>,
+    /// Some option other than `close`, `keep-alive` and `upgrade` is present.
+    others: bool,
 }
 
 impl ConnectionOptions {
@@ -78,24 +80,35 @@ impl ConnectionOptions {
         let mut options = Self::default();
         for field in headers.iter().filter(|f| f.is("connection")) {
             for token in list_elements(&field.value) {
-                let lower = token.to_ascii_lowercase();
-                match lower.as_slice() {
-                    b"close" => options.close = true,
-                    b"keep-alive" => options.keep_alive = true,
-                    b"upgrade" => options.upgrade = true,
-                    _ => {}
-                }
-                if !options.tokens.contains(&lower) {
-                    options.tokens.push(lower);
+                if token.eq_ignore_ascii_case(b"close") {
+                    options.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    options.keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    options.upgrade = true;
+                } else {
+                    options.others = true;
                 }
             }
+            options.values.push(field.value.clone());
         }
         options
     }
 
-    /// Whether the field `name` was nominated as hop-by-hop.
+    /// Every option, as received: each names a hop-by-hop field to remove.
+    pub fn tokens(&self) -> impl Iterator<Item = &[u8]> {
+        self.values.iter().flat_map(|v| list_elements(v))
+    }
+
+    /// Whether the field `name` was nominated as hop-by-hop (case-insensitive).
     pub fn nominates(&self, name: &[u8]) -> bool {
-        self.tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
+        if !self.others {
+            // Only the three known options (the usual case): no need to walk the values.
+            return (self.upgrade && name.eq_ignore_ascii_case(b"upgrade"))
+                || (self.keep_alive && name.eq_ignore_ascii_case(b"keep-alive"))
+                || (self.close && name.eq_ignore_ascii_case(b"close"));
+        }
+        self.tokens().any(|t| t.eq_ignore_ascii_case(name))
     }
 }
 
@@ -131,6 +144,29 @@ pub fn is_tchar(b: u8) -> bool {
 /// Whether `s` is a non-empty `token`.
 pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Header slots parsed on the stack before falling back to the heap.
+const STACK_FIELDS: usize = 32;
+
+/// Runs `parse` with at most `max` httparse header slots: 32 on the stack first (no allocation,
+/// little to initialize) and, only if they are not enough, a heap array bounded by the number of
+/// lines of `head` (so a huge configured limit never becomes a huge allocation).
+pub(crate) fn with_header_slots<'b, T>(
+    head: &'b [u8],
+    max: usize,
+    mut parse: impl FnMut(&mut [httparse::Header<'b>]) -> Result<T, httparse::Error>,
+) -> Result<T, httparse::Error> {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    let first = parse(stack.get_mut(..max.min(STACK_FIELDS)).unwrap_or_default());
+    match first {
+        Err(httparse::Error::TooManyHeaders) if max > STACK_FIELDS => {
+            let lines = head.iter().filter(|&&b| b == b'\n').count();
+            let mut heap = vec![httparse::EMPTY_HEADER; max.min(lines)];
+            parse(&mut heap)
+        }
+        other => other,
+    }
 }
 
 /// Parses `Content-Length` values of all the given fields. `Ok(None)` when there is none.

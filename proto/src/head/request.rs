@@ -287,56 +287,60 @@ fn parse_fields(
     fields: &[u8],
     config: &Config,
 ) -> Result<Vec<HeaderField>, RequestError> {
-    // httparse reports a leading SP/HTAB as an invalid name; we want the precise error, and
-    // before any other field error, since a fold can hide a whole line from one of two parsers.
-    for line in fields.split(|&b| b == b'\n') {
-        match line.first() {
-            None | Some(b'\r') => break, // the blank line (or a bare CR, refused by httparse)
-            Some(b' ' | b'\t') => return Err(RequestError::ObsFold),
-            Some(_) => {}
-        }
-    }
-
-    // The array never needs to be longer than the number of lines: this bounds the allocation
-    // by the input even for an absurd `max_headers`, and keeps `TooManyHeaders` exact.
-    let lines = fields.iter().filter(|&&b| b == b'\n').count();
-    let mut raw = vec![httparse::EMPTY_HEADER; config.limits.max_headers.min(lines)];
-    let parsed = match httparse::parse_headers(fields, &mut raw) {
-        Ok(httparse::Status::Complete((consumed, parsed))) => {
-            if consumed != fields.len() {
-                // Bytes after the blank line: the caller's framing and ours disagree.
-                return Err(RequestError::UnexpectedData);
+    // httparse validates every name as a token, every value as field-vchar/SP/HTAB/obs-text, and
+    // refuses lines that start with whitespace; `field_error` only runs to name the error.
+    let max = config.limits.max_headers;
+    let parsed = super::with_header_slots(fields, max, |slots| {
+        match httparse::parse_headers(fields, slots)? {
+            httparse::Status::Complete((consumed, parsed)) => {
+                Ok(Some((consumed, collect(head, parsed, config))))
             }
-            parsed
+            httparse::Status::Partial => Ok(None),
         }
+    });
+    match parsed {
+        // Bytes after the blank line: the caller's framing and ours disagree.
+        Ok(Some((consumed, _))) if consumed != fields.len() => Err(RequestError::UnexpectedData),
+        Ok(Some((_, headers))) => Ok(headers),
         // No blank line at the end: the last line is not a complete field line.
-        Ok(httparse::Status::Partial) => return Err(RequestError::InvalidHeaderName),
-        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(httparse::Error::HeaderValue) => return Err(RequestError::InvalidHeaderValue),
-        Err(httparse::Error::NewLine) => return Err(RequestError::BareCr),
-        Err(_) => return Err(RequestError::InvalidHeaderName),
-    };
+        Ok(None) => Err(RequestError::InvalidHeaderName),
+        Err(e) => Err(field_error(fields, e)),
+    }
+}
 
+/// The parsed fields as zero-copy slices of `head`, minus those dropped by policy.
+fn collect(head: &Bytes, parsed: &[httparse::Header<'_>], config: &Config) -> Vec<HeaderField> {
     let mut headers = Vec::with_capacity(parsed.len());
     for field in parsed {
         let name = field.name.as_bytes();
-        if !is_token(name) {
-            return Err(RequestError::InvalidHeaderName);
-        }
-        let value = trim_ows(field.value);
-        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(RequestError::InvalidHeaderValue);
-        }
         // nginx `underscores_in_headers off` + `ignore_invalid_headers on`: drop silently.
         if !config.underscores_in_headers && name.contains(&b'_') {
             continue;
         }
         headers.push(HeaderField {
             name: head.slice_ref(name),
-            value: head.slice_ref(value),
+            value: head.slice_ref(trim_ows(field.value)),
         });
     }
-    Ok(headers)
+    headers
+}
+
+/// Names the rule a field section broke, once httparse refused it. A fold is reported as such
+/// whatever httparse said, since a fold can hide a whole line from one of two parsers.
+fn field_error(fields: &[u8], error: httparse::Error) -> RequestError {
+    for line in fields.split(|&b| b == b'\n') {
+        match line.first() {
+            None | Some(b'\r') => break,
+            Some(b' ' | b'\t') => return RequestError::ObsFold,
+            Some(_) => {}
+        }
+    }
+    match error {
+        httparse::Error::TooManyHeaders => RequestError::TooManyHeaders,
+        httparse::Error::HeaderValue => RequestError::InvalidHeaderValue,
+        httparse::Error::NewLine => RequestError::BareCr,
+        _ => RequestError::InvalidHeaderName,
+    }
 }
 
 /// Checks the `Host` fields and picks the effective authority (RFC 9112 §3.2.2: an absolute-form

@@ -17,8 +17,8 @@
 use bytes::Bytes;
 
 use super::{
-    content_length, is_token, transfer_coding, trim_ows, BodyFraming, ConnectionOptions,
-    HeaderField, LengthError, TransferCoding, Version,
+    content_length, transfer_coding, trim_ows, BodyFraming, ConnectionOptions, HeaderField,
+    LengthError, TransferCoding, Version,
 };
 use crate::config::Config;
 use crate::error::ResponseError;
@@ -91,30 +91,41 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
     if head.len() > config.limits.max_response_head_bytes {
         return Err(ResponseError::HeadTooLarge);
     }
-    reject_obs_fold(&head)?;
-
-    // Never more slots than lines: a huge configured limit must not become a huge allocation.
-    let lines = head.iter().filter(|&&b| b == b'\n').count();
-    let slots = config.limits.max_response_headers.min(lines);
-    let mut raw = vec![httparse::EMPTY_HEADER; slots];
-    let mut parsed = httparse::Response::new(&mut raw);
+    // httparse validates names as tokens, values as field-vchar/SP/HTAB/obs-text and refuses
+    // folded lines; the fold check only runs to name the error.
     let buf: &[u8] = &head;
-    let end = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(end)) => end,
-        Ok(httparse::Status::Partial) => return Err(ResponseError::InvalidHead),
+    let max = config.limits.max_response_headers;
+    let parsed = super::with_header_slots(buf, max, |slots| {
+        let mut parsed = httparse::Response::new(slots);
+        Ok(match parsed.parse(buf)? {
+            httparse::Status::Complete(end) => Some((
+                end,
+                parsed.version,
+                parsed.code,
+                collect(&head, parsed.headers),
+            )),
+            httparse::Status::Partial => None,
+        })
+    });
+    let (end, version, code, headers) = match parsed {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Err(ResponseError::InvalidHead),
         Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
-        Err(_) => return Err(ResponseError::InvalidHead),
+        Err(_) => {
+            reject_obs_fold(&head)?;
+            return Err(ResponseError::InvalidHead);
+        }
     };
     if end != head.len() {
         return Err(ResponseError::InvalidHead);
     }
 
-    let version = match parsed.version {
+    let version = match version {
         Some(0) => Version::Http10,
         Some(1) => Version::Http11,
         _ => return Err(ResponseError::InvalidHead),
     };
-    let status = parsed.code.ok_or(ResponseError::InvalidHead)?;
+    let status = code.ok_or(ResponseError::InvalidHead)?;
     if !(100..=599).contains(&status) {
         return Err(ResponseError::InvalidHead);
     }
@@ -124,22 +135,6 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
         return Err(ResponseError::InvalidHead);
     }
     let reason = head.slice_ref(reason_phrase(buf)?);
-
-    let mut headers = Vec::with_capacity(parsed.headers.len());
-    for field in parsed.headers.iter() {
-        let name = field.name.as_bytes();
-        if !is_token(name) {
-            return Err(ResponseError::InvalidHead);
-        }
-        let value = trim_ows(field.value);
-        if !value.iter().all(|&b| is_field_vchar(b)) {
-            return Err(ResponseError::InvalidHead);
-        }
-        headers.push(HeaderField {
-            name: head.slice_ref(name),
-            value: head.slice_ref(value),
-        });
-    }
 
     let (content_length, chunked) = framing_fields(version, &headers)?;
     let connection = ConnectionOptions::from_headers(&headers);
@@ -152,6 +147,17 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
         chunked,
         connection,
     })
+}
+
+/// The parsed fields as zero-copy slices of `head`, values trimmed.
+fn collect(head: &Bytes, parsed: &[httparse::Header<'_>]) -> Vec<HeaderField> {
+    parsed
+        .iter()
+        .map(|field| HeaderField {
+            name: head.slice_ref(field.name.as_bytes()),
+            value: head.slice_ref(trim_ows(field.value)),
+        })
+        .collect()
 }
 
 /// Validates `Content-Length` and `Transfer-Encoding` together: `(content_length, chunked)`.
@@ -467,7 +473,7 @@ mod tests {
                 let clean = |s: &[u8]| !s.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
                 assert!(clean(&h.reason), "reason {:?}", h.reason);
                 for f in &h.headers {
-                    assert!(is_token(&f.name), "name {:?}", f.name);
+                    assert!(crate::head::is_token(&f.name), "name {:?}", f.name);
                     assert!(clean(&f.value), "value {:?}", f.value);
                     assert_eq!(trim_ows(&f.value), f.value.as_ref());
                 }

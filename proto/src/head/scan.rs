@@ -2,8 +2,11 @@
 //!
 //! httparse re-parses from the start on every call, so feeding it a slowly growing head is
 //! quadratic (the tungstenite CVE-2023-43669 pattern). The scanner instead remembers how far it
-//! looked and only inspects new bytes. It enforces every size bound *before* anything is parsed,
-//! so a hostile head costs at most `max_bytes` of memory and one pass of CPU.
+//! looked and only inspects new bytes, jumping from line feed to line feed eight bytes at a time.
+//! It enforces every size bound *before* anything is parsed, so a hostile head costs at most
+//! `max_bytes` of memory and one pass of CPU. It only looks at line ends: a CR anywhere but right
+//! before an LF is left for the parsers to refuse (they do, with 400/502), and cannot change
+//! where the head ends, since only LF ends a line.
 
 /// The bounds one head must respect.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +28,6 @@ pub(crate) enum ScanError {
     TooLarge,
     /// More than `max_fields` field lines.
     TooManyFields,
-    /// A CR not followed by LF.
-    BareCr,
 }
 
 /// Where a complete head lies in the buffer.
@@ -45,14 +46,10 @@ pub(crate) struct HeadScanner {
     pos: usize,
     /// Start of the line being scanned.
     line_start: usize,
-    /// Start of the first line, once a non-empty line began.
-    first_line_start: Option<usize>,
-    /// Whether the first line has ended.
-    first_line_done: bool,
+    /// Start of the first line, once it ended (leading empty lines are skipped).
+    first_line: Option<usize>,
     /// Field lines seen.
     fields: usize,
-    /// The previous byte was a CR.
-    after_cr: bool,
 }
 
 impl HeadScanner {
@@ -62,73 +59,76 @@ impl HeadScanner {
         buf: &[u8],
         limits: &HeadLimits,
     ) -> Result<Option<HeadSpan>, ScanError> {
-        let mut i = self.pos;
-        while i < buf.len() {
-            let b = buf[i];
-            if self.after_cr && b != b'\n' {
-                return Err(ScanError::BareCr);
+        while let Some(lf) = find_line_feed(buf, self.pos) {
+            self.pos = lf + 1;
+            if self.pos > limits.max_bytes {
+                return Err(ScanError::TooLarge);
             }
-            match b {
-                b'\r' => self.after_cr = true,
-                b'\n' => {
-                    self.after_cr = false;
-                    let content_end = if i > self.line_start && buf[i - 1] == b'\r' {
-                        i - 1
-                    } else {
-                        i
-                    };
-                    let empty = content_end == self.line_start;
-                    if let Some(span) = self.end_line(empty, i)? {
-                        self.pos = i + 1;
-                        return Ok(Some(span));
+            // The line without its terminator (LF, or CRLF).
+            let end = if lf > self.line_start && buf.get(lf - 1) == Some(&b'\r') {
+                lf - 1
+            } else {
+                lf
+            };
+            let line_start = std::mem::replace(&mut self.line_start, lf + 1);
+            let empty = end == line_start;
+            match self.first_line {
+                // Leading empty lines before the first line are skipped (RFC 9112 §2.2).
+                None if empty => {}
+                None => {
+                    if end - line_start > limits.max_first_line {
+                        return Err(ScanError::FirstLineTooLong);
                     }
+                    self.first_line = Some(line_start);
+                }
+                Some(start) if empty => {
+                    return Ok(Some(HeadSpan {
+                        start,
+                        end: self.pos,
+                    }))
+                }
+                Some(_) => {
+                    self.fields += 1;
                     if self.fields > limits.max_fields {
                         return Err(ScanError::TooManyFields);
                     }
                 }
-                _ if self.first_line_start.is_none() => {
-                    self.first_line_start = Some(i);
-                    self.line_start = i;
-                }
-                _ => {}
-            }
-            i += 1;
-            self.check_size(i, limits)?;
-        }
-        self.pos = i;
-        Ok(None)
-    }
-
-    /// Handles the LF at `lf` that ends a line (`empty` if it had no content).
-    fn end_line(&mut self, empty: bool, lf: usize) -> Result<Option<HeadSpan>, ScanError> {
-        self.line_start = lf + 1;
-        let Some(start) = self.first_line_start else {
-            // Leading empty lines before the first line are skipped (RFC 9112 §2.2).
-            return Ok(None);
-        };
-        if !self.first_line_done {
-            self.first_line_done = true;
-        } else if empty {
-            return Ok(Some(HeadSpan { start, end: lf + 1 }));
-        } else {
-            self.fields += 1;
-        }
-        Ok(None)
-    }
-
-    fn check_size(&self, scanned: usize, limits: &HeadLimits) -> Result<(), ScanError> {
-        if let (Some(start), false) = (self.first_line_start, self.first_line_done) {
-            // `scanned` may include the line's CR; the terminator is not part of the line.
-            let len = scanned - start;
-            if len > limits.max_first_line + 1 {
-                return Err(ScanError::FirstLineTooLong);
             }
         }
-        if scanned > limits.max_bytes {
+        // No complete line in the rest: bound what is buffered.
+        self.pos = buf.len();
+        if self.first_line.is_none() && self.pos - self.line_start > limits.max_first_line + 1 {
+            // (+1: the line's CR may already be here.)
+            return Err(ScanError::FirstLineTooLong);
+        }
+        if self.pos > limits.max_bytes {
             return Err(ScanError::TooLarge);
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// The offset of the first LF in `buf` at or after `from`, eight bytes at a time.
+fn find_line_feed(buf: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut at = from;
+    while let Some(chunk) = buf.get(at..at + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        // Non-zero iff some byte is an LF (the classic has-zero-byte test on `word ^ LF`).
+        let word = u64::from_ne_bytes(bytes) ^ LF;
+        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    buf.get(at..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| at + p)
 }
 
 #[cfg(test)]
@@ -159,6 +159,20 @@ mod tests {
         let a = whole(input);
         assert_eq!(a, bytewise(input), "split changed the result for {input:?}");
         a
+    }
+
+    #[test]
+    fn line_feeds_are_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut buf = vec![b'\r'; len];
+                buf[at] = b'\n';
+                for from in 0..=at {
+                    assert_eq!(find_line_feed(&buf, from), Some(at));
+                }
+                assert_eq!(find_line_feed(&buf, at + 1), None);
+            }
+        }
     }
 
     #[test]
@@ -208,16 +222,42 @@ mod tests {
     }
 
     #[test]
-    fn bare_cr_is_refused() {
+    fn a_cr_not_before_an_lf_never_ends_a_line_or_the_head() {
+        // T066: `\r\n\rZ...` is not the end of the head; the line goes to the parser (400).
+        let h = b"GET / HTTP/1.1\r\nHost: a\r\n\rZGET /evil: HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(
-            both(b"GET / HTTP/1.1\r\nHost: a\r\n\rZ"),
-            Err(ScanError::BareCr)
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 0,
+                end: h.len()
+            }))
         );
-        assert_eq!(both(b"GET / HTTP/1.1\rX"), Err(ScanError::BareCr));
+        assert_eq!(both(b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r"), Ok(None));
+        let h = b"GET / HTTP/1.1\r\n\r\r\n\r\n";
         assert_eq!(
-            both(b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"),
-            Err(ScanError::BareCr)
+            both(h),
+            Ok(Some(HeadSpan {
+                start: 0,
+                end: h.len()
+            }))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_finds_the_same_end(
+            input in proptest::collection::vec(proptest::sample::select(b"ab: \r\n".to_vec()), 0..200),
+            cut in 0usize..200,
+        ) {
+            let whole = whole(&input);
+            let mut s = HeadScanner::default();
+            let cut = cut.min(input.len());
+            let split = match s.scan(&input[..cut], &LIMITS) {
+                Ok(None) => s.scan(&input, &LIMITS),
+                other => other,
+            };
+            proptest::prop_assert_eq!(whole, split);
+        }
     }
 
     #[test]

@@ -279,12 +279,10 @@ impl Session {
             return Relayed::Stalled;
         };
         let relay = &mut x.request_body;
-        let outcome = move_body(
-            relay,
-            &mut self.from_client.buf,
-            &mut self.to_upstream,
-            limit,
-        );
+        let to_upstream = &mut self.to_upstream;
+        let outcome = self
+            .from_client
+            .with_data(|input| move_body(relay, input, to_upstream, limit));
         // Checked against what the chunk-size lines announce, so a too-large chunked body is
         // refused before its data arrives (T042).
         if max_body.is_some_and(|max| relay.decoder.announced_bytes() > max) {
@@ -307,13 +305,10 @@ impl Session {
         let Stage::AwaitingHead(scanner) = &mut x.stage else {
             return false;
         };
-        let scanned = scanner.scan(
-            &self.from_upstream.buf[..self.from_upstream.len()],
-            &head_limits,
-        );
+        let scanned = scanner.scan(self.from_upstream.data(), &head_limits);
         match scanned {
             Ok(Some(span)) => {
-                let mut head = self.from_upstream.buf.split_to(span.end).freeze();
+                let mut head = self.from_upstream.take(span.end);
                 let head = head.split_off(span.start);
                 match parse_response_head(head, &self.config) {
                     Ok(response) => self.on_response_head(response, now),
@@ -332,7 +327,6 @@ impl Session {
                     ScanError::FirstLineTooLong | ScanError::TooLarge => {
                         ResponseError::HeadTooLarge
                     }
-                    ScanError::BareCr => ResponseError::InvalidHead,
                 };
                 self.fail(Error::Response(e), now);
                 true
@@ -440,12 +434,10 @@ impl Session {
             return false;
         };
         let reuse = *reuse;
-        let mut outcome = move_body(
-            relay,
-            &mut self.from_upstream.buf,
-            &mut self.to_client,
-            limit,
-        );
+        let to_client = &mut self.to_client;
+        let mut outcome = self
+            .from_upstream
+            .with_data(|input| move_body(relay, input, to_client, limit));
         if matches!(outcome, Relayed::Stalled) && self.upstream_eof && self.from_upstream.is_empty()
         {
             outcome = match relay.decoder.eof() {

@@ -71,6 +71,19 @@ use tunnel::Tunnel;
 /// How long after its last read a session keeps its empty receive buffers for reuse.
 const IDLE_BUFFER_GRACE: Duration = Duration::from_secs(1);
 
+/// The first read window while a head is awaited (nginx's `client_header_buffer_size`): most heads
+/// fit, so a session does not allocate (and zero) a maximal head buffer for them.
+const INITIAL_HEAD_WINDOW: usize = 1024;
+
+/// How much to read while a head of at most `max` bytes is awaited and `held` bytes are
+/// buffered: the window doubles with what is held, up to one byte past the limit (so that an
+/// oversized head is detected).
+fn head_window(max: usize, held: usize) -> usize {
+    (max + 1)
+        .saturating_sub(held)
+        .min(INITIAL_HEAD_WINDOW.max(held))
+}
+
 /// One of the two peers of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -266,10 +279,10 @@ impl Session {
         match side {
             Side::Client if self.client_eof => 0,
             Side::Client => match &self.phase {
-                Phase::ReadRequestHead(_) => {
-                    let head_cap = self.config.limits.max_head_bytes.max(size) + 1;
-                    head_cap.saturating_sub(self.from_client.len())
-                }
+                Phase::ReadRequestHead(_) => head_window(
+                    self.config.limits.max_head_bytes.max(size),
+                    self.from_client.len(),
+                ),
                 Phase::Exchange(_) | Phase::Tunnel(_) => {
                     size.saturating_sub(self.from_client.len() + self.to_upstream.len())
                 }
@@ -278,10 +291,10 @@ impl Session {
             },
             Side::Upstream if self.upstream_eof || !self.upstream_connected => 0,
             Side::Upstream => match &self.phase {
-                Phase::Exchange(x) if x.awaiting_head() => {
-                    let head_cap = self.config.limits.max_response_head_bytes.max(size) + 1;
-                    head_cap.saturating_sub(self.from_upstream.len())
-                }
+                Phase::Exchange(x) if x.awaiting_head() => head_window(
+                    self.config.limits.max_response_head_bytes.max(size),
+                    self.from_upstream.len(),
+                ),
                 Phase::Exchange(_) | Phase::Tunnel(_) => {
                     size.saturating_sub(self.from_upstream.len() + self.to_client.len())
                 }
@@ -318,7 +331,6 @@ impl Session {
 
     /// `side` closed its write half (a read returned 0).
     pub fn handle_eof(&mut self, side: Side, now: Instant) {
-        self.inbox(side).commit(0);
         match side {
             Side::Client => self.client_eof = true,
             Side::Upstream => self.upstream_eof = true,
@@ -328,8 +340,6 @@ impl Session {
 
     /// A read or write on `side` failed (reset, broken pipe...). The session closes.
     pub fn handle_error(&mut self, side: Side, now: Instant) {
-        let _ = now;
-        self.inbox(side).commit(0);
         let error = match side {
             Side::Client => None,
             Side::Upstream => Some(Error::Upstream(UpstreamError::Io)),
@@ -547,9 +557,6 @@ impl Session {
 
     /// Runs the state machine until it makes no more progress.
     fn process(&mut self, now: Instant) {
-        // A buffer lent by `read_buf` and not reported by `handle_read` holds no data.
-        self.from_client.commit(0);
-        self.from_upstream.commit(0);
         // Each step either changes the phase or returns false; bounded to be safe against
         // livelocks (a bug, not an input, could cause one).
         for _ in 0..64 {
@@ -577,12 +584,9 @@ impl Session {
             max_bytes: limits.max_head_bytes,
             max_fields: limits.max_headers,
         };
-        match scanner.scan(
-            &self.from_client.buf[..self.from_client.len()],
-            &head_limits,
-        ) {
+        match scanner.scan(self.from_client.data(), &head_limits) {
             Ok(Some(span)) => {
-                let mut head = self.from_client.buf.split_to(span.end).freeze();
+                let mut head = self.from_client.take(span.end);
                 let head = head.split_off(span.start);
                 self.timers.stop(Timer::ClientHeader);
                 self.timers.stop(Timer::KeepAliveIdle);
@@ -604,7 +608,6 @@ impl Session {
                     ScanError::FirstLineTooLong => RequestError::RequestLineTooLong,
                     ScanError::TooLarge => RequestError::HeadTooLarge,
                     ScanError::TooManyFields => RequestError::TooManyHeaders,
-                    ScanError::BareCr => RequestError::BareCr,
                 };
                 self.fail(Error::Request(e), now);
                 true
