@@ -166,6 +166,7 @@ impl Session {
         self.timers.stop(Timer::UpstreamSend);
         self.timers
             .set(Timer::Connect, now + self.config.timeouts.connect);
+        self.connect_attempt += 1;
         self.events.push_back(Event::Connect);
     }
 
@@ -228,6 +229,7 @@ impl Session {
         self.upstream_eof = false;
         self.upstream_reused = false;
         self.stale_retries = 0;
+        self.connect_attempt = 0;
         self.events.push_back(Event::Connect);
         self.timers
             .set(Timer::Connect, now + self.config.timeouts.connect);

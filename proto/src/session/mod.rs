@@ -204,6 +204,8 @@ pub struct Session {
     stale_retries: u32,
     /// Requests completed on this client connection.
     requests: u32,
+    /// Connection attempts made for the current request before the one asked for last.
+    connect_attempt: u32,
 }
 
 impl Session {
@@ -232,6 +234,7 @@ impl Session {
             upstream_reused: false,
             stale_retries: 0,
             requests: 0,
+            connect_attempt: 0,
         }
     }
 
@@ -249,6 +252,13 @@ impl Session {
             + self.from_upstream.capacity()
             + self.to_client.len()
             + self.to_upstream.len()
+    }
+
+    /// Which attempt the last [`Event::Connect`] is for the current request: 0 for a new request
+    /// (start a new failover order, e.g. the next round-robin server), 1 and up after
+    /// [`retry`](Self::retry) or a stale pooled connection (continue with the next candidate).
+    pub fn connect_attempt(&self) -> u32 {
+        self.connect_attempt
     }
 
     /// Whether the session is over.
@@ -485,6 +495,11 @@ impl Session {
 
     fn received(&mut self, side: Side, n: usize, now: Instant) {
         if n == 0 {
+            // A read that found nothing (a spurious wake-up) may have made `read_buf` allocate:
+            // make sure the idle release will come.
+            if !self.timers.is_set(Timer::IdleBuffers) && !self.is_closed() {
+                self.timers.set(Timer::IdleBuffers, now + IDLE_BUFFER_GRACE);
+            }
             return;
         }
         match side {
