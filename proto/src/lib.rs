@@ -114,4 +114,4 @@ pub use pool::{Pool, PoolConfig, Pooled};
 pub use rewrite::ClientInfo;
 pub use session::{Counters, Event, Session, Side, Summary};
 pub use timer::Timer;
-pub use upstream::UpstreamGroup;
+pub use upstream::{ConnectReason, Failover, UpstreamGroup};

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use switchyard_proto::{Config, Event};
+use switchyard_proto::{Config, ConnectReason, Event};
 
 const GET: &[u8] = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -296,6 +296,7 @@ fn a_stale_pooled_connection_is_replaced_for_an_idempotent_request() {
     assert!(!h.take_upstream().is_empty());
     h.upstream_fin();
     assert_eq!(h.connects, 2, "asked for a new connection by itself");
+    assert_eq!(h.session.connect_reason(), ConnectReason::StaleConnection);
     assert_eq!(releases(&h), vec![false]);
     h.session.handle_connected(h.now);
     h.pump();

@@ -20,6 +20,7 @@ use crate::head::{BodyFraming, Version};
 use crate::rewrite;
 use crate::timer::Timer;
 use crate::upgrade::{accept_switch, client_offer, UpgradeAccepted, UpgradeOffer};
+use crate::upstream::ConnectReason;
 
 /// The response side of an exchange.
 #[derive(Debug)]
@@ -139,12 +140,12 @@ impl Session {
         if !self.can_retry() {
             return false;
         }
-        self.reconnect(now);
+        self.reconnect(ConnectReason::Retry, now);
         true
     }
 
     /// Asks for a new upstream connection for the current request.
-    fn reconnect(&mut self, now: Instant) {
+    fn reconnect(&mut self, reason: ConnectReason, now: Instant) {
         let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
@@ -166,7 +167,7 @@ impl Session {
         self.timers.stop(Timer::UpstreamSend);
         self.timers
             .set(Timer::Connect, now + self.config.timeouts.connect);
-        self.connect_attempt += 1;
+        self.connect_reason = reason;
         self.events.push_back(Event::Connect);
     }
 
@@ -175,7 +176,7 @@ impl Session {
     pub(super) fn upstream_failed_early(&mut self, error: Error, now: Instant) {
         if self.upstream_reused && self.stale_retries < MAX_STALE_RETRIES && self.can_retry() {
             self.stale_retries += 1;
-            self.reconnect(now);
+            self.reconnect(ConnectReason::StaleConnection, now);
         } else {
             self.fail(error, now);
         }
@@ -229,7 +230,7 @@ impl Session {
         self.upstream_eof = false;
         self.upstream_reused = false;
         self.stale_retries = 0;
-        self.connect_attempt = 0;
+        self.connect_reason = ConnectReason::NewRequest;
         self.events.push_back(Event::Connect);
         self.timers
             .set(Timer::Connect, now + self.config.timeouts.connect);

@@ -65,6 +65,7 @@ use crate::error::{Error, RequestError, Timeout, UpstreamError};
 use crate::head::scan::{HeadLimits, HeadScanner, ScanError};
 use crate::rewrite::{self, ClientInfo};
 use crate::timer::{Timer, TimerTable};
+use crate::upstream::ConnectReason;
 use exchange::Exchange;
 use tunnel::Tunnel;
 
@@ -204,8 +205,8 @@ pub struct Session {
     stale_retries: u32,
     /// Requests completed on this client connection.
     requests: u32,
-    /// Connection attempts made for the current request before the one asked for last.
-    connect_attempt: u32,
+    /// Why the last [`Event::Connect`] was emitted.
+    connect_reason: ConnectReason,
 }
 
 impl Session {
@@ -234,7 +235,7 @@ impl Session {
             upstream_reused: false,
             stale_retries: 0,
             requests: 0,
-            connect_attempt: 0,
+            connect_reason: ConnectReason::NewRequest,
         }
     }
 
@@ -254,11 +255,10 @@ impl Session {
             + self.to_upstream.len()
     }
 
-    /// Which attempt the last [`Event::Connect`] is for the current request: 0 for a new request
-    /// (start a new failover order, e.g. the next round-robin server), 1 and up after
-    /// [`retry`](Self::retry) or a stale pooled connection (continue with the next candidate).
-    pub fn connect_attempt(&self) -> u32 {
-        self.connect_attempt
+    /// Why the last [`Event::Connect`] was emitted; drivers pass it to
+    /// [`Failover::server_for`](crate::Failover::server_for) to pick the server.
+    pub fn connect_reason(&self) -> ConnectReason {
+        self.connect_reason
     }
 
     /// Whether the session is over.
