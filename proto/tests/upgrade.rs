@@ -325,3 +325,15 @@ fn an_idle_tunnel_gives_its_buffers_back_and_a_busy_one_keeps_them() {
     assert_eq!(h.take_upstream().len(), 4000 * 51 + 5);
     assert_eq!(h.take_client().len(), 4000 * 51);
 }
+
+#[test]
+fn a_driver_shutdown_ends_the_session_with_its_summary() {
+    let mut h = upgraded();
+    h.client_sends(b"abc");
+    let summary = h.session.handle_shutdown();
+    assert!(h.session.is_closed());
+    assert!(summary.tunnelled);
+    assert_eq!(summary.status, Some(101));
+    assert_eq!(summary.counters.tunnel_to_upstream, 3);
+    assert_eq!(h.session.poll_event(), None, "no event follows");
+}

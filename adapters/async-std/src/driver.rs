@@ -324,12 +324,7 @@ impl<'a, C: Peer + Unpin> Drive<'a, C> {
         self.client = None;
         self.upstream = Upstream::None;
         log::info!("{}: closed by shutdown", PeerName(self.peer));
-        Summary {
-            error: None,
-            status: None,
-            tunnelled: self.session.is_tunnel(),
-            counters: self.session.counters(),
-        }
+        self.session.handle_shutdown()
     }
 }
 

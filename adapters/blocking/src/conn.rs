@@ -185,12 +185,7 @@ impl Conn {
     pub(crate) fn abandon(&mut self) -> Summary {
         self.upstream = Upstream::Idle;
         log::debug!("{}: session ended by shutdown", ClientAddr(self.addr));
-        Summary {
-            error: None,
-            status: None,
-            tunnelled: self.session.is_tunnel(),
-            counters: self.session.counters(),
-        }
+        self.session.handle_shutdown()
     }
 
     /// Acts on every queued event; returns the summary once the session closed.

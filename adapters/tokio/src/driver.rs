@@ -350,12 +350,7 @@ impl<'a, C: Peer> Driver<'a, C> {
     fn abandon(&mut self) -> Summary {
         self.upstream = Upstream::Idle;
         log::debug!("{}: session ended by shutdown", ClientAddr(self.addr));
-        Summary {
-            error: None,
-            status: None,
-            tunnelled: self.session.is_tunnel(),
-            counters: self.session.counters(),
-        }
+        self.session.handle_shutdown()
     }
 }
 

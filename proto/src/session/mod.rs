@@ -412,6 +412,24 @@ impl Session {
         }
     }
 
+    /// The driver is shutting down: the session ends now and returns its summary (the same one
+    /// an [`Event::Close`] would carry; no event follows). Both connections are to be closed.
+    pub fn handle_shutdown(&mut self) -> Summary {
+        self.close(None);
+        let mut summary = None;
+        while let Some(event) = self.events.pop_front() {
+            if let Event::Close(s) = event {
+                summary = Some(s);
+            }
+        }
+        summary.unwrap_or(Summary {
+            error: None,
+            status: self.status,
+            tunnelled: self.tunnelled,
+            counters: self.counters,
+        })
+    }
+
     /// Time passed: act on every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.take_expired(now) {
