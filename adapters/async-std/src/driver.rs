@@ -302,20 +302,7 @@ impl<'a, C: Peer + Unpin> Drive<'a, C> {
     fn finish(&mut self, summary: Summary) -> Summary {
         self.client = None;
         self.upstream = Upstream::None;
-        log::info!(
-            "{}: closed, status {}, {}error {}, received {} B from client, {} B from upstream",
-            PeerName(self.peer),
-            summary
-                .status
-                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            if summary.tunnelled { "tunnelled, " } else { "" },
-            summary
-                .error
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |e| e.to_string()),
-            summary.counters.client_received,
-            summary.counters.upstream_received,
-        );
+        log::info!("{}: closed {summary}", PeerName(self.peer));
         summary
     }
 

@@ -406,23 +406,7 @@ fn slot(side: Side) -> usize {
 
 /// Logs how a session ended (info), in one line.
 fn log_summary(addr: Option<SocketAddr>, summary: &Summary) {
-    let c = &summary.counters;
-    log::info!(
-        "{}: closed status={} tunnel={} error={} in={} out={} up_in={} up_out={}",
-        ClientAddr(addr),
-        summary
-            .status
-            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-        summary.tunnelled,
-        summary
-            .error
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |e| format!("{e:?}")),
-        c.client_received,
-        c.client_sent,
-        c.upstream_received,
-        c.upstream_sent,
-    );
+    log::info!("{}: closed {summary}", ClientAddr(addr));
 }
 
 /// A client address for logs (`-` when unknown).

@@ -155,6 +155,28 @@ pub struct Summary {
     pub counters: Counters,
 }
 
+impl std::fmt::Display for Summary {
+    /// One log line: `status=101 tunnel=true error=- client_in=.. client_out=.. upstream_in=..
+    /// upstream_out=..` (`-` for what is absent).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "status={status}")?,
+            None => f.write_str("status=-")?,
+        }
+        write!(f, " tunnel={}", self.tunnelled)?;
+        match &self.error {
+            Some(error) => write!(f, " error=\"{error}\"")?,
+            None => f.write_str(" error=-")?,
+        }
+        let c = &self.counters;
+        write!(
+            f,
+            " client_in={} client_out={} upstream_in={} upstream_out={}",
+            c.client_received, c.client_sent, c.upstream_received, c.upstream_sent
+        )
+    }
+}
+
 /// The phase of a session. See the module documentation for the diagram.
 #[derive(Debug)]
 enum Phase {
