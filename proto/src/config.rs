@@ -204,7 +204,57 @@ impl Default for Config {
     }
 }
 
+/// Why a [`Config`] cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`Config::upstream_authority`] is not a valid `host[:port]` (it is written into `Host`).
+    InvalidUpstreamAuthority,
+    /// An entry of [`Config::upgrade_protocols`] is not a token.
+    InvalidUpgradeProtocol,
+    /// A limit is zero, or `max_request_line` exceeds `max_head_bytes`.
+    InvalidLimits,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::InvalidUpstreamAuthority => "the upstream authority is not a valid host[:port]",
+            Self::InvalidUpgradeProtocol => "an upgrade protocol is not a token",
+            Self::InvalidLimits => {
+                "a limit is zero, or the request line limit exceeds the head limit"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 impl Config {
+    /// Checks what sessions cannot check per request; call it once at startup. (Sessions also
+    /// never write an invalid authority: see [`rewrite`](crate::rewrite).)
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !crate::head::request::is_valid_host(self.upstream_authority.as_bytes()) {
+            return Err(ConfigError::InvalidUpstreamAuthority);
+        }
+        if !self.upgrade_protocols.iter().all(|p| {
+            p.split('/')
+                .all(|part| crate::head::is_token(part.as_bytes()))
+        }) {
+            return Err(ConfigError::InvalidUpgradeProtocol);
+        }
+        let l = &self.limits;
+        if l.buffer_size == 0
+            || l.max_headers == 0
+            || l.max_response_headers == 0
+            || l.max_chunk_line == 0
+            || l.max_request_line > l.max_head_bytes
+        {
+            return Err(ConfigError::InvalidLimits);
+        }
+        Ok(())
+    }
+
     /// Whether `protocol` (an `Upgrade` token, `name[/version]`) may be tunnelled.
     pub fn allows_upgrade(&self, protocol: &[u8]) -> bool {
         let name = protocol.split(|&b| b == b'/').next().unwrap_or(protocol);
@@ -219,5 +269,24 @@ impl Config {
     /// Whether `ip` is a trusted proxy.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_refuses_what_would_break_every_request() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let mut c = Config::default();
+        c.upstream_authority = "backend:8080\r\nX-Evil: 1".to_owned();
+        assert_eq!(c.validate(), Err(ConfigError::InvalidUpstreamAuthority));
+        let mut c = Config::default();
+        c.upgrade_protocols.push("web socket".to_owned());
+        assert_eq!(c.validate(), Err(ConfigError::InvalidUpgradeProtocol));
+        let mut c = Config::default();
+        c.limits.buffer_size = 0;
+        assert_eq!(c.validate(), Err(ConfigError::InvalidLimits));
     }
 }

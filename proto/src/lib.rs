@@ -108,7 +108,7 @@ pub mod timer;
 pub mod upgrade;
 pub mod upstream;
 
-pub use config::{Config, HalfClose, HostHeader, IpNet, Limits, Timeouts};
+pub use config::{Config, ConfigError, HalfClose, HostHeader, IpNet, Limits, Timeouts};
 pub use error::{Error, RequestError, ResponseError, StatusCode, Timeout, UpstreamError};
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use rewrite::ClientInfo;

@@ -185,6 +185,18 @@ fn first_value<'h>(
         .map(|f| &f.value[..])
 }
 
+/// The configured upstream authority, or `localhost` if it is not a valid `host[:port]`
+/// ([`Config::validate`] refuses such a configuration; this keeps a head from being split by
+/// one that was never validated).
+fn upstream_authority(config: &Config) -> &[u8] {
+    let authority = config.upstream_authority.as_bytes();
+    if crate::head::request::is_valid_host(authority) {
+        authority
+    } else {
+        b"localhost"
+    }
+}
+
 /// Whether any rule at index `from` or later replaces or removes `name`.
 fn suppressed_by_rules(config: &Config, from: usize, name: &[u8]) -> bool {
     config
@@ -245,7 +257,7 @@ pub fn write_upstream_request(
         },
     };
     if !wrote_host {
-        out.extend_from_slice(config.upstream_authority.as_bytes());
+        out.extend_from_slice(upstream_authority(config));
     }
     out.extend_from_slice(b"\r\n");
 
@@ -430,8 +442,9 @@ pub fn write_final_response(
 
 /// Writes the proxy's own complete error response (head and body, `Connection: close`).
 ///
-/// The body is `<code> <reason>\n` in `text/plain`.
-pub fn write_error_response(status: StatusCode, out: &mut BytesMut) {
+/// The body is `<code> <reason>\n` in `text/plain`; the answer to a `HEAD` request
+/// (`head_request`) has the same head and no body (RFC 9110 §9.3.2).
+pub fn write_error_response(status: StatusCode, head_request: bool, out: &mut BytesMut) {
     let reason = status.reason().as_bytes();
     let mut code = BytesMut::with_capacity(3);
     put_u64(&mut code, u64::from(status.0));
@@ -441,6 +454,9 @@ pub fn write_error_response(status: StatusCode, out: &mut BytesMut) {
     out.extend_from_slice(b"Content-Type: text/plain\r\nContent-Length: ");
     put_u64(out, body_len as u64);
     out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    if head_request {
+        return;
+    }
     out.extend_from_slice(&code);
     out.extend_from_slice(b" ");
     out.extend_from_slice(reason);

@@ -310,7 +310,7 @@ fn error_responses_are_complete_and_close() {
     for code in [400u16, 405, 408, 413, 414, 431, 501, 502, 504, 505] {
         let status = StatusCode(code);
         let mut out = BytesMut::new();
-        write_error_response(status, &mut out);
+        write_error_response(status, false, &mut out);
         let head_len = assert_response_parses(&out);
         let body = format!("{code} {}\n", status.reason());
         let expected = format!(
@@ -382,4 +382,11 @@ proptest! {
             assert_only_crlf(&out);
         }
     }
+}
+
+#[test]
+fn error_responses_to_head_requests_have_no_body() {
+    let mut out = BytesMut::new();
+    write_error_response(StatusCode(502), true, &mut out);
+    assert!(out.ends_with(b"Content-Length: 16\r\nConnection: close\r\n\r\n"));
 }

@@ -256,3 +256,42 @@ fn poll_timeout_reports_the_earliest_deadline() {
     let next = h.session.poll_timeout().expect("header deadline armed");
     assert_eq!(next, h.now + Duration::from_secs(60));
 }
+
+#[test]
+fn the_proxys_own_answer_to_head_has_no_body() {
+    let mut h = Harness::default_config();
+    h.auto_connect = false;
+    h.client_sends(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+    h.session.handle_connect_failed(h.now);
+    h.pump();
+    let to_client = h.take_client();
+    assert_eq!(status_of(&to_client), Some(502));
+    assert_eq!(field(&to_client, "content-length").as_deref(), Some("16"));
+    assert_eq!(split_head(&to_client).1, b"", "no body after the head");
+}
+
+#[test]
+fn a_flood_of_interim_responses_waits_for_the_client() {
+    let mut config = Config::default();
+    config.limits.buffer_size = 256;
+    let mut h = Harness::new(config);
+    h.client_stalled = true;
+    h.client_sends(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    h.upstream_sends(&b"HTTP/1.1 100 Continue\r\n\r\n".repeat(2000));
+    assert!(
+        h.session.pending(Side::Client) <= 256 + 25,
+        "{}",
+        h.session.pending(Side::Client)
+    );
+    h.client_stalled = false;
+    h.upstream_sends(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let to_client = h.take_client();
+    assert_eq!(
+        to_client
+            .windows(12)
+            .filter(|w| w == b"HTTP/1.1 100")
+            .count(),
+        2000
+    );
+    assert!(to_client.ends_with(b"\r\n\r\n"));
+}

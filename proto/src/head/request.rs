@@ -399,7 +399,7 @@ fn body_framing(
 
 /// `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2), stricter than the RFC in two ways:
 /// the host is never empty and never holds `..` (as nginx). No userinfo: `@` is not allowed.
-fn is_valid_host(authority: &[u8]) -> bool {
+pub(crate) fn is_valid_host(authority: &[u8]) -> bool {
     if authority.windows(2).any(|w| w == b"..") {
         return false;
     }

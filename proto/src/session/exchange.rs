@@ -109,6 +109,11 @@ impl Exchange {
     pub(super) fn response_started(&self) -> bool {
         self.response_started
     }
+
+    /// The request is a `HEAD`: no response to it has a body, not even the proxy's own.
+    pub(super) fn is_head_request(&self) -> bool {
+        self.request.method_is("HEAD")
+    }
 }
 
 impl Session {
@@ -297,6 +302,10 @@ impl Session {
     /// Scans, parses and acts on the upstream response head.
     fn read_response_head(&mut self, now: Instant) -> bool {
         let limits = &self.config.limits;
+        if self.to_client.len() >= limits.buffer_size {
+            // Relayed 1xx heads wait for the client: parse no more until it reads them.
+            return false;
+        }
         let head_limits = HeadLimits {
             max_first_line: limits.max_response_head_bytes,
             max_bytes: limits.max_response_head_bytes,

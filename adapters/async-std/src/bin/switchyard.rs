@@ -94,6 +94,10 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
     }
     // nginx's `$proxy_host`: the first upstream names the group.
     core.upstream_authority.clone_from(&cli.upstream[0]);
+    if let Err(e) = core.validate() {
+        eprintln!("switchyard: {e}");
+        return Ok(ExitCode::from(USAGE_ERROR));
+    }
 
     let mut listeners = Vec::with_capacity(cli.listen.len());
     for addr in &cli.listen {
