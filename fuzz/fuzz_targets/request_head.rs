@@ -1,0 +1,7 @@
+//! cargo-fuzz target `request_head`: see `fuzz/src/checks` for what it checks.
+#![no_main]
+
+#[path = "../src/checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::fuzz(checks::Target::RequestHead, data));
