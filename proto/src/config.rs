@@ -279,8 +279,10 @@ mod tests {
     #[test]
     fn validation_refuses_what_would_break_every_request() {
         assert_eq!(Config::default().validate(), Ok(()));
-        let mut c = Config::default();
-        c.upstream_authority = "backend:8080\r\nX-Evil: 1".to_owned();
+        let c = Config {
+            upstream_authority: "backend:8080\r\nX-Evil: 1".to_owned(),
+            ..Config::default()
+        };
         assert_eq!(c.validate(), Err(ConfigError::InvalidUpstreamAuthority));
         let mut c = Config::default();
         c.upgrade_protocols.push("web socket".to_owned());

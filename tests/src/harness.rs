@@ -9,7 +9,9 @@
 //! Tests of one binary run in parallel threads. Counting the file descriptors of the test process
 //! is only meaningful while no other test opens or closes sockets, so a scenario that counts them
 //! starts its proxy with [`Proxy::start_isolated`], which holds the suite-wide lock exclusively;
-//! every other scenario holds it shared.
+//! every other scenario holds it shared. A scenario that needs the same lock across two proxies
+//! (a warm-up proxy, then the one it measures) takes it back with [`Proxy::stop`] and hands it to
+//! [`Proxy::start_holding`].
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -138,10 +140,34 @@ pub trait Running: Send {
 
 static ISOLATION: RwLock<()> = RwLock::new(());
 
-/// The suite-wide lock a scenario holds while its proxy runs.
-enum Isolation {
+/// The suite-wide lock a scenario holds while its proxy runs: shared, or exclusive while it
+/// counts the test process's resources.
+pub struct Isolation(#[allow(dead_code)] Guard);
+
+enum Guard {
     Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+impl Isolation {
+    /// Held alongside other tests.
+    pub fn shared() -> Self {
+        Self(Guard::Shared(
+            ISOLATION.read().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+
+    /// Held while no other test of this process runs a proxy, if `P` runs in this process (a
+    /// child process needs no isolation, so none is taken for it).
+    pub fn exclusive_for<P: ProxyUnderTest>() -> Self {
+        if P::IN_PROCESS {
+            Self(Guard::Exclusive(
+                ISOLATION.write().unwrap_or_else(|e| e.into_inner()),
+            ))
+        } else {
+            Self::shared()
+        }
+    }
 }
 
 /// A running proxy held by a scenario. Dropping it stops the proxy.
@@ -150,33 +176,28 @@ pub struct Proxy {
     name: &'static str,
     in_process: bool,
     // Declared last: released after the proxy stopped.
-    _isolation: Isolation,
+    isolation: Option<Isolation>,
 }
 
 impl Proxy {
     /// Starts `P` alongside other tests.
     pub fn start<P: ProxyUnderTest>(setup: &Setup) -> Self {
-        let guard = ISOLATION.read().unwrap_or_else(|e| e.into_inner());
-        Self::with_isolation::<P>(setup, Isolation::Shared(guard))
+        Self::start_holding::<P>(setup, Isolation::shared())
     }
 
     /// Starts `P` while no other test of this process runs (needed to count the test process's
-    /// file descriptors or memory; a child process needs no isolation, so none is taken for it).
+    /// file descriptors, threads or memory).
     pub fn start_isolated<P: ProxyUnderTest>(setup: &Setup) -> Self {
-        let isolation = if P::IN_PROCESS {
-            Isolation::Exclusive(ISOLATION.write().unwrap_or_else(|e| e.into_inner()))
-        } else {
-            Isolation::Shared(ISOLATION.read().unwrap_or_else(|e| e.into_inner()))
-        };
-        Self::with_isolation::<P>(setup, isolation)
+        Self::start_holding::<P>(setup, Isolation::exclusive_for::<P>())
     }
 
-    fn with_isolation<P: ProxyUnderTest>(setup: &Setup, isolation: Isolation) -> Self {
+    /// Starts `P` under a lock already held (see [`stop`](Self::stop)).
+    pub fn start_holding<P: ProxyUnderTest>(setup: &Setup, isolation: Isolation) -> Self {
         Self {
             running: Some(P::start(setup)),
             name: P::NAME,
             in_process: P::IN_PROCESS,
-            _isolation: isolation,
+            isolation: Some(isolation),
         }
     }
 
@@ -249,11 +270,32 @@ impl Proxy {
         );
     }
 
+    /// Waits until exactly `expected` sessions are open (no-op where not observable): the
+    /// proxy has accepted what the scenario set up.
+    pub fn assert_open_sessions(&self, expected: usize, what: &str) {
+        let reached = wait_until(PATIENCE, || {
+            self.open_sessions().map_or(true, |open| open == expected)
+        });
+        assert!(
+            reached,
+            "{}: {what}: {:?} sessions open, expected {expected}",
+            self.name,
+            self.open_sessions()
+        );
+    }
+
     /// Stops the proxy, asserting a clean stop.
-    pub fn shutdown(mut self) {
+    pub fn shutdown(self) {
+        drop(self.stop());
+    }
+
+    /// Stops the proxy, asserting a clean stop, and hands back the suite-wide lock it held, for
+    /// the next proxy of the same scenario ([`start_holding`](Self::start_holding)).
+    pub fn stop(mut self) -> Isolation {
         if let Some(running) = self.running.take() {
             running.shutdown();
         }
+        self.isolation.take().expect("the lock is held until stop")
     }
 }
 
@@ -299,6 +341,14 @@ pub fn target_dir() -> PathBuf {
 /// Open file descriptors of process `pid` (Linux `/proc`).
 pub fn open_fds(pid: u32) -> usize {
     let dir = format!("/proc/{pid}/fd");
+    std::fs::read_dir(Path::new(&dir))
+        .map(|entries| entries.count())
+        .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
+}
+
+/// Threads of process `pid` (Linux `/proc`).
+pub fn threads(pid: u32) -> usize {
+    let dir = format!("/proc/{pid}/task");
     std::fs::read_dir(Path::new(&dir))
         .map(|entries| entries.count())
         .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))

@@ -10,6 +10,9 @@
 //! A scenario is written once, as a function generic over [`ProxyUnderTest`]
 //! (see [`scenarios`]); [`conformance_suite!`] instantiates every scenario for every proxy, so
 //! `tests/conformance.rs` is one macro call and the test names read `tokio::tunnel::echo_16_mib`.
+//! Next to it, `tests/binary_cli.rs` checks the binary's command line, and `tests/embedding.rs`
+//! each adapter's embedding API (`proxy_connection`, `Context::shutdown`, `serve`), which no
+//! [`ProxyUnderTest`] reaches; the adapter crates keep no end-to-end tests of their own.
 //!
 //! ```text
 //! cargo test -p switchyard-tests                     # everything
@@ -65,10 +68,16 @@ macro_rules! conformance_suite {
                     http {
                         content_length_bodies, chunked_bodies, large_response,
                         keep_alive_and_upstream_reuse, pipelining, upstream_down_is_502,
-                        upstream_silent_is_504, failover_to_next_upstream,
+                        upstream_silent_is_504,
+                    }
+                    upstreams {
+                        round_robin_across_upstreams, failover_to_next_upstream,
+                        idle_connection_closed_by_upstream_is_not_reused,
+                        connection_lost_under_a_request_is_replaced,
+                        idle_connections_beyond_the_pool_limit_are_closed,
                     }
                     disconnect {
-                        client_disconnects_at_every_stage, shutdown_with_live_tunnels,
+                        client_disconnects_at_every_stage, shutdown_with_live_sessions,
                     }
                     load {
                         thousand_concurrent_tunnels,

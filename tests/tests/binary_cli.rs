@@ -66,11 +66,15 @@ fn bad_flags_and_values_exit_2_with_one_line() {
     assert_usage_error(&["--bogus"]);
     assert_usage_error(&["--listen", "not-an-address", "--upstream", &upstream]);
     assert_usage_error(&["--listen", "127.0.0.1:0"]);
+    assert_usage_error(&["--upstream", &upstream]);
+    assert_usage_error(&["--listen", "127.0.0.1:0", "--upstream", "no-port"]);
     for (flag, value) in [
         ("--read-timeout", "5x"),
         ("--tunnel-idle-timeout", "-1"),
         ("--connect-timeout", "ms"),
         ("--header-timeout", ""),
+        ("--workers", "many"),
+        ("--workers", "0"),
     ] {
         assert_usage_error(&[
             "--listen",
@@ -81,14 +85,13 @@ fn bad_flags_and_values_exit_2_with_one_line() {
             value,
         ]);
     }
-    assert_usage_error(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--workers",
-        "many",
-    ]);
+}
+
+#[test]
+fn an_address_in_use_exits_2_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    assert_usage_error(&["--listen", &addr, "--upstream", &closed_port().to_string()]);
 }
 
 #[test]

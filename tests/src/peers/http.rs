@@ -2,9 +2,9 @@
 //! bodies, with leftover bytes kept for pipelining) and an echoing upstream.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 
-use super::raw::{find, parse_request, parse_response, Head};
+use super::raw::{closed_by_peer, find, parse_request, parse_response, switching_protocols, Head};
 
 /// A complete message read by [`MessageReader`].
 #[derive(Debug, Clone)]
@@ -37,6 +37,11 @@ impl<S: Read> MessageReader<S> {
     /// The underlying stream.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+
+    /// The underlying stream, dropping whatever was buffered.
+    pub fn into_inner(self) -> S {
+        self.stream
     }
 
     /// Bytes buffered but not consumed.
@@ -183,6 +188,20 @@ impl<S: Read> MessageReader<S> {
     }
 }
 
+impl<S: Read + Write> MessageReader<S> {
+    /// Client side: writes `bytes` (one or more requests) to the stream.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send a request");
+    }
+
+    /// Client side: the next response, which must come.
+    pub fn expect_response(&mut self) -> Message {
+        self.response(false)
+            .expect("read a response")
+            .expect("the proxy closed instead of answering")
+    }
+}
+
 /// Serialises a request with a Content-Length body (`None`: no body, no framing header).
 pub fn request(method: &str, target: &str, body: Option<&[u8]>) -> Vec<u8> {
     let mut out = format!("{method} {target} HTTP/1.1\r\nHost: switchyard.test\r\n").into_bytes();
@@ -218,16 +237,36 @@ pub fn pattern_body(n: usize) -> Vec<u8> {
 /// An upstream handler serving HTTP/1.1 with keep-alive until the client closes:
 ///
 /// * `GET /bytes/N` answers `N` bytes of [`pattern_body`] with Content-Length;
+/// * `GET /hang` gets no answer: the handler waits until the proxy closes the connection;
+/// * an upgrade request gets a `101` (WebSocket), and the tunnel echoes every byte until EOF;
 /// * any other request answers `200` echoing the request body, with the same framing the
 ///   request arrived with (chunked in, chunked out), plus `X-Target` (the request target),
 ///   `X-Framing` (how the request body was framed) and `X-Request-On-Connection` (1 for the
 ///   first request on this upstream connection).
 pub fn echo_server(stream: TcpStream) {
+    serve_echo(stream, None);
+}
+
+/// [`echo_server`] that also names itself in an `X-Server: NAME` header of every response (to
+/// tell the upstreams of a group apart).
+pub fn named_echo_server(name: &'static str) -> impl Fn(TcpStream) + Send + Sync + 'static {
+    move |stream| serve_echo(stream, Some(name))
+}
+
+fn serve_echo(stream: TcpStream, name: Option<&str>) {
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = MessageReader::new(stream);
     let mut count = 0;
     while let Ok(Some(request)) = reader.request() {
         count += 1;
+        if request.head.header("upgrade").is_some() {
+            echo_tunnel(&request.head, reader.buffered(), &mut writer);
+            return;
+        }
+        if request.head.target == "/hang" {
+            let _ = closed_by_peer(reader.get_mut());
+            return;
+        }
         let body = match request.head.target.strip_prefix("/bytes/") {
             Some(n) => pattern_body(n.parse().unwrap_or(0)),
             None => request.body,
@@ -237,6 +276,9 @@ pub fn echo_server(stream: TcpStream) {
             request.head.target, request.framing
         )
         .into_bytes();
+        if let Some(name) = name {
+            head.extend(format!("X-Server: {name}\r\n").into_bytes());
+        }
         let out = if request.framing == "chunked" {
             head.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
             let pieces: Vec<&[u8]> = body.chunks(1000).collect();
@@ -254,5 +296,16 @@ pub fn echo_server(stream: TcpStream) {
         if writer.write_all(&out).is_err() {
             return;
         }
+    }
+}
+
+/// Answers the upgrade `request` with a `101`, then echoes `early` and every byte after it
+/// until EOF, then shuts down its write side.
+fn echo_tunnel(request: &Head, early: &[u8], stream: &mut TcpStream) {
+    let mut answer = switching_protocols(request, "");
+    answer.extend_from_slice(early);
+    if stream.write_all(&answer).is_ok() {
+        let _ = io::copy(&mut stream.try_clone().expect("clone"), stream);
+        let _ = stream.shutdown(Shutdown::Write);
     }
 }

@@ -19,6 +19,7 @@ use crate::harness::PATIENCE;
 pub struct Upstream {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -32,10 +33,15 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind an upstream");
         let addr = listener.local_addr().expect("upstream address");
         let accepted = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let handler = Arc::new(handler);
         let acceptor = {
-            let (accepted, stop) = (Arc::clone(&accepted), Arc::clone(&stop));
+            let (accepted, finished, stop) = (
+                Arc::clone(&accepted),
+                Arc::clone(&finished),
+                Arc::clone(&stop),
+            );
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -47,9 +53,13 @@ impl Upstream {
                     stream.set_write_timeout(Some(PATIENCE)).unwrap();
                     let _ = stream.set_nodelay(true);
                     let handler = Arc::clone(&handler);
+                    let done = Finished(Arc::clone(&finished));
                     thread::Builder::new()
                         .stack_size(512 * 1024)
-                        .spawn(move || handler(stream))
+                        .spawn(move || {
+                            let _done = done;
+                            handler(stream);
+                        })
                         .expect("spawn an upstream handler");
                 }
             })
@@ -57,6 +67,7 @@ impl Upstream {
         Self {
             addr,
             accepted,
+            finished,
             stop,
             acceptor: Some(acceptor),
         }
@@ -70,6 +81,23 @@ impl Upstream {
     /// How many connections it accepted.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many of its connections are still being served: the handler has not returned (it
+    /// returns once the proxy closed the connection, for the handlers of this crate).
+    pub fn active(&self) -> usize {
+        // Finished first: it never exceeds what was accepted before it.
+        let finished = self.finished.load(Ordering::SeqCst);
+        self.accepted() - finished
+    }
+}
+
+/// Counts a handler as finished when dropped, even if the handler panicked.
+struct Finished(Arc<AtomicUsize>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 

@@ -1,46 +1,79 @@
-//! A client that goes away at each stage of a session. Whatever the stage, the session must end
-//! (`open_sessions()` back to 0), the upstream connection must be closed, and the proxy's
-//! process must hold no more file descriptors than before.
+//! A client that goes away at each stage of a session, and a proxy shut down with sessions at
+//! every stage. Whatever the stage, the session must end (`open_sessions()` back to 0), the
+//! upstream connection must be closed, and the proxy's process must hold no more file
+//! descriptors (and, after a shutdown, threads) than before.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::{Proxy, ProxyUnderTest, Setup, PATIENCE};
-use crate::peers::http::{self, MessageReader};
-use crate::peers::raw::{self, read_head, read_to_eof};
+use crate::harness::{self, open_fds, wait_until, Proxy, ProxyUnderTest, Setup, PATIENCE};
+use crate::peers::http::{self, echo_server, MessageReader};
+use crate::peers::raw::{self, closed_by_peer, read_head, read_to_eof};
 use crate::peers::Upstream;
 
 /// The stages at which the client disappears.
 #[derive(Debug, Clone, Copy)]
 enum Stage {
+    /// Connected, nothing sent.
+    Connected,
     /// Part of the request head sent.
     BeforeHeadComplete,
     /// A complete request sent; the upstream answers late.
     AfterHead,
     /// An upgrade request sent; the upstream's 101 comes late.
     WaitingFor101,
-    /// Part of a Content-Length body sent.
+    /// Part of a Content-Length request body sent.
     MidBody,
+    /// The response head received, its body still streaming.
+    MidResponseBody,
+    /// One exchange done, the connection kept alive for the next request.
+    KeptAlive,
+    /// The proxy answered 502 (the upstream's answer was not HTTP) and lingers.
+    AfterA502,
     /// In an established tunnel, idle.
     InTunnel,
     /// In an established tunnel while the upstream streams to the client.
     InBusyTunnel,
+    /// In a tunnel the client half-closed, while the upstream streams to it.
+    TunnelHalfClosedByClient,
+    /// In a tunnel the upstream half-closed.
+    TunnelHalfClosedByUpstream,
 }
 
-const ALL: [Stage; 6] = [
+const ALL: [Stage; 12] = [
+    Stage::Connected,
     Stage::BeforeHeadComplete,
     Stage::AfterHead,
     Stage::WaitingFor101,
     Stage::MidBody,
+    Stage::MidResponseBody,
+    Stage::KeptAlive,
+    Stage::AfterA502,
     Stage::InTunnel,
     Stage::InBusyTunnel,
+    Stage::TunnelHalfClosedByClient,
+    Stage::TunnelHalfClosedByUpstream,
 ];
 
-/// The upstream: answers plain requests after 300 ms, 101s after 300 ms, streams in the tunnel
-/// when asked (`/stream`), and reports whether each connection was closed by the proxy.
+impl Stage {
+    /// Whether the proxy has an upstream connection at this stage (which it must close).
+    fn reaches_upstream(self) -> bool {
+        !matches!(self, Self::Connected | Self::BeforeHeadComplete)
+    }
+}
+
+/// How long a session may take to end once its client left: well under every timeout of the
+/// core (the 5 s linger after an error answer is the shortest), so that a session that only
+/// ends when a timer fires fails the scenario.
+const PROMPTLY: Duration = Duration::from_secs(3);
+
+/// The upstream of [`client_disconnects_at_every_stage`]: answers plain requests and 101s after
+/// 300 ms; by target, streams a response body (`/partial`), answers garbage (`/garbage`), or
+/// in the tunnel streams (`/stream`), streams after the client's EOF (`/half-close`) or
+/// half-closes first (`/fin-first`). Reports whether each connection was closed by the proxy.
 fn upstream(closed: mpsc::Sender<bool>) -> Upstream {
     let closed = std::sync::Mutex::new(closed);
     Upstream::spawn(move |mut stream| {
@@ -50,32 +83,54 @@ fn upstream(closed: mpsc::Sender<bool>) -> Upstream {
             return;
         };
         let request = raw::parse_request(&head);
-        if request.target == "/warmup" {
-            // Not reusable, so that no later stage lands on this connection.
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            return;
-        }
-        thread::sleep(Duration::from_millis(300));
-        let ended = if request.header("upgrade").is_some() {
-            let sent = stream
-                .write_all(&raw::switching_protocols(&request, ""))
-                .is_ok();
-            if sent && request.target == "/stream" {
+        let ended = match request.target.as_str() {
+            "/warmup" => {
+                // Not reusable, so that no later stage lands on this connection.
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+                return;
+            }
+            "/partial" => {
+                let _ =
+                    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n");
                 stream_until_error(&mut stream)
-            } else {
+            }
+            "/garbage" => {
+                let _ = stream.write_all(b"this is not HTTP\r\n\r\n");
                 let mut rest = Vec::new();
                 read_to_eof(&mut stream, &mut rest)
             }
-        } else {
-            // Not reusable: this connection must be closed, not pooled.
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            let mut rest = Vec::new();
-            read_to_eof(&mut stream, &mut rest)
+            _ if request.header("upgrade").is_some() => {
+                thread::sleep(Duration::from_millis(300));
+                let sent = stream
+                    .write_all(&raw::switching_protocols(&request, ""))
+                    .is_ok();
+                sent && tunnel(&mut stream, &request.target)
+            }
+            _ => {
+                thread::sleep(Duration::from_millis(300));
+                // Not reusable: this connection must be closed, not pooled.
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+                let mut rest = Vec::new();
+                read_to_eof(&mut stream, &mut rest)
+            }
         };
         let _ = closed.send(ended);
     })
+}
+
+/// The upstream's side of a tunnel to `target`; true once the proxy closed it.
+fn tunnel(stream: &mut TcpStream, target: &str) -> bool {
+    let mut rest = Vec::new();
+    match target {
+        "/stream" => stream_until_error(stream),
+        "/half-close" => read_to_eof(stream, &mut rest) && stream_until_error(stream),
+        "/fin-first" => stream.shutdown(Shutdown::Write).is_ok() && read_to_eof(stream, &mut rest),
+        _ => read_to_eof(stream, &mut rest),
+    }
 }
 
 /// Writes until the proxy stops accepting bytes (the connection closed); true if it did.
@@ -91,63 +146,95 @@ fn stream_until_error(stream: &mut TcpStream) -> bool {
 
 fn warm_up(proxy: &Proxy) {
     let mut client = MessageReader::new(proxy.connect());
-    client
-        .get_mut()
-        .write_all(&http::request("GET", "/warmup", None))
-        .unwrap();
-    let answer = client.response(false).unwrap().expect("warm-up response");
+    client.send(&http::request("GET", "/warmup", None));
+    let answer = client.expect_response();
     assert_eq!(answer.head.status, 200);
     client.get_mut().shutdown(Shutdown::Both).unwrap();
     drop(client);
 }
 
-fn leave_at(proxy: &Proxy, stage: Stage) {
+/// An upgrade request for `target`.
+fn upgrade_request_to(target: &str) -> Vec<u8> {
+    String::from_utf8(raw::upgrade_request(""))
+        .unwrap()
+        .replacen("/chat", target, 1)
+        .into_bytes()
+}
+
+/// Opens a tunnel to `target`; returns the client and the bytes after the 101.
+fn open_tunnel(proxy: &Proxy, target: &str) -> (TcpStream, Vec<u8>) {
+    let mut client = proxy.connect();
+    client.write_all(&upgrade_request_to(target)).unwrap();
+    let (head, rest) = read_head(&mut client).unwrap().expect("a 101");
+    assert_eq!(raw::parse_response(&head).status, 101);
+    (client, rest)
+}
+
+/// A client connection in `stage`.
+fn enter(proxy: &Proxy, stage: Stage) -> TcpStream {
     let mut client = proxy.connect();
     match stage {
+        Stage::Connected => {}
         Stage::BeforeHeadComplete => {
             client
                 .write_all(b"GET /partial HTTP/1.1\r\nHost: a\r\nX-Half: ")
                 .unwrap();
-            thread::sleep(Duration::from_millis(50));
         }
         Stage::AfterHead => {
             client
                 .write_all(&http::request("GET", "/slow", None))
                 .unwrap();
-            thread::sleep(Duration::from_millis(50));
         }
         Stage::WaitingFor101 => {
             client.write_all(&raw::upgrade_request("")).unwrap();
-            thread::sleep(Duration::from_millis(50));
         }
         Stage::MidBody => {
             client
                 .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
                 .unwrap();
             client.write_all(&[b'x'; 1000]).unwrap();
-            thread::sleep(Duration::from_millis(50));
         }
-        Stage::InTunnel | Stage::InBusyTunnel => {
-            let mut request = raw::upgrade_request("");
-            if matches!(stage, Stage::InBusyTunnel) {
-                request = String::from_utf8(request)
-                    .unwrap()
-                    .replacen("/chat", "/stream", 1)
-                    .into_bytes();
-            }
-            client.write_all(&request).unwrap();
-            let (head, _) = read_head(&mut client).unwrap().expect("a 101");
-            assert_eq!(raw::parse_response(&head).status, 101);
-            if matches!(stage, Stage::InBusyTunnel) {
-                let _ = raw::read_exact_n(&mut client, 100_000, "streamed bytes");
-            }
+        Stage::MidResponseBody => {
+            client
+                .write_all(&http::request("GET", "/partial", None))
+                .unwrap();
+            let (head, _) = read_head(&mut client).unwrap().expect("a response head");
+            assert_eq!(raw::parse_response(&head).status, 200);
+        }
+        Stage::KeptAlive | Stage::AfterA502 => {
+            let (target, status) = match stage {
+                Stage::KeptAlive => ("/keep", 200),
+                _ => ("/garbage", 502),
+            };
+            let mut reader = MessageReader::new(client);
+            reader.send(&http::request("GET", target, None));
+            assert_eq!(reader.expect_response().head.status, status, "{stage:?}");
+            client = reader.into_inner();
+        }
+        Stage::InTunnel => client = open_tunnel(proxy, "/chat").0,
+        Stage::InBusyTunnel => {
+            client = open_tunnel(proxy, "/stream").0;
+            let _ = raw::read_exact_n(&mut client, 100_000, "streamed bytes");
+        }
+        Stage::TunnelHalfClosedByClient => {
+            client = open_tunnel(proxy, "/half-close").0;
+            client.shutdown(Shutdown::Write).unwrap();
+            let _ = raw::read_exact_n(&mut client, 100_000, "bytes after our EOF");
+        }
+        Stage::TunnelHalfClosedByUpstream => {
+            let (mut tunnel, mut rest) = open_tunnel(proxy, "/fin-first");
+            assert!(
+                read_to_eof(&mut tunnel, &mut rest) && rest.is_empty(),
+                "the upstream's EOF reaches the client"
+            );
+            client = tunnel;
         }
     }
-    drop(client);
+    client
 }
 
-/// For every stage: the client disconnects, the session ends, the upstream connection is closed,
-/// no file descriptor leaks.
+/// For every stage: the client disconnects, the session ends promptly, the upstream connection
+/// is closed, no file descriptor leaks.
 pub fn client_disconnects_at_every_stage<P: ProxyUnderTest>() {
     let (closed_tx, closed) = mpsc::channel();
     let upstream = upstream(closed_tx);
@@ -157,9 +244,18 @@ pub fn client_disconnects_at_every_stage<P: ProxyUnderTest>() {
     thread::sleep(Duration::from_millis(100));
     let baseline = proxy.open_fds();
     for stage in ALL {
-        leave_at(&proxy, stage);
+        let client = enter(&proxy, stage);
+        proxy.assert_open_sessions(1, &format!("client in {stage:?}"));
+        let left = Instant::now();
+        drop(client);
         proxy.assert_settles(baseline, &format!("client left at {stage:?}"));
-        if !matches!(stage, Stage::BeforeHeadComplete) {
+        assert!(
+            left.elapsed() < PROMPTLY,
+            "{}: client left at {stage:?}: the session took {:?} to end",
+            proxy.name(),
+            left.elapsed()
+        );
+        if stage.reaches_upstream() {
             let upstream_closed = closed.recv_timeout(PATIENCE).unwrap_or(false);
             assert!(
                 upstream_closed,
@@ -170,32 +266,100 @@ pub fn client_disconnects_at_every_stage<P: ProxyUnderTest>() {
     }
 }
 
-/// Shutting the proxy down with live tunnels ends them: clients see their connections close,
-/// and the proxy stops cleanly (the binary exits 0 on SIGTERM).
-pub fn shutdown_with_live_tunnels<P: ProxyUnderTest>() {
-    let upstream = Upstream::spawn(raw::echo_tunnel);
-    let proxy = Proxy::start_isolated::<P>(&Setup::new(upstream.addr()));
-    let mut clients: Vec<TcpStream> = (0..10)
+/// Tunnels in [`live_sessions`].
+const TUNNELS: usize = 10;
+
+/// Opens sessions at every stage a shutdown may find them in: ten tunnels, one waiting for its
+/// response, one halfway through a head, one connected and silent, and one kept alive after an
+/// exchange whose upstream connection went back to the pool (opened last, so that no tunnel
+/// takes that connection).
+fn live_sessions(proxy: &Proxy) -> Vec<TcpStream> {
+    let mut clients: Vec<TcpStream> = (0..TUNNELS)
         .map(|_| {
             let mut client = proxy.connect();
             assert_eq!(raw::upgrade(&mut client, "", b"").0.status, 101);
             client
         })
         .collect();
-    if let Some(open) = proxy.open_sessions() {
-        assert_eq!(open, 10);
-    }
-    let started = std::time::Instant::now();
-    proxy.shutdown();
+    let mut waiting = proxy.connect();
+    waiting
+        .write_all(&http::request("GET", "/hang", None))
+        .unwrap();
+    let mut partial = proxy.connect();
+    partial.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+    let silent = proxy.connect();
+    let mut kept = MessageReader::new(proxy.connect());
+    kept.send(&http::request("GET", "/pooled", None));
+    assert_eq!(kept.expect_response().head.status, 200);
+    clients.extend([waiting, partial, silent, kept.into_inner()]);
+    clients
+}
+
+/// Shutting the proxy down ends every live session, whatever its stage: each client sees its
+/// connection close, every upstream connection is closed (including the idle one in the pool),
+/// and the proxy stops cleanly (the binary exits 0 on SIGTERM). A library proxy leaves no file
+/// descriptor or thread behind in the test process.
+pub fn shutdown_with_live_sessions<P: ProxyUnderTest>() {
+    let upstream = Upstream::spawn(echo_server);
+    let setup = Setup::new(upstream.addr());
+    // A first proxy through the same stages warms up what lives as long as the process (an
+    // async runtime's reactor thread, a blocking pool), so that the baseline taken after it
+    // counts only what the second proxy must give back.
+    let warm = Proxy::start_isolated::<P>(&setup);
+    let clients = live_sessions(&warm);
+    let isolation = warm.stop();
+    drop(clients);
+    let upstream_settled = || wait_until(PATIENCE, || upstream.active() == 0);
+    assert!(
+        upstream_settled(),
+        "the warm-up proxy's upstream connections"
+    );
+    thread::sleep(Duration::from_millis(100));
+    let pid = std::process::id();
+    let (fds, threads) = (open_fds(pid), harness::threads(pid));
+
+    let proxy = Proxy::start_holding::<P>(&setup, isolation);
+    let mut clients = live_sessions(&proxy);
+    proxy.assert_open_sessions(clients.len(), "sessions before the shutdown");
+    // Tunnels, the awaited response and the pooled connection hold upstream connections.
+    let held = TUNNELS + 2;
+    assert!(
+        wait_until(PATIENCE, || upstream.active() == held),
+        "{}: {} upstream connections open before the shutdown, expected {held}",
+        proxy.name(),
+        upstream.active()
+    );
+    let started = Instant::now();
+    let _isolation = proxy.stop();
     assert!(
         started.elapsed() < PATIENCE,
         "shutdown took {:?}",
         started.elapsed()
     );
-    for client in &mut clients {
+    for (i, client) in clients.iter_mut().enumerate() {
         assert!(
-            raw::closed_by_peer(client),
-            "a live tunnel survived shutdown"
+            closed_by_peer(client),
+            "{}: session {i} survived the shutdown",
+            P::NAME
+        );
+    }
+    drop(clients);
+    assert!(
+        upstream_settled(),
+        "{}: {} upstream connections left open after the shutdown",
+        P::NAME,
+        upstream.active()
+    );
+    if P::IN_PROCESS {
+        let released = wait_until(PATIENCE, || {
+            open_fds(pid) <= fds && harness::threads(pid) <= threads
+        });
+        assert!(
+            released,
+            "{}: after the shutdown: {} fds (before the proxy: {fds}), {} threads (before: {threads})",
+            P::NAME,
+            open_fds(pid),
+            harness::threads(pid)
         );
     }
 }

@@ -1,9 +1,8 @@
 //! Plain HTTP/1.1 through the proxy: bodies in both framings, keep-alive with upstream reuse,
-//! pipelining, and the error answers the proxy itself produces (502, 504).
+//! pipelining, and the error answers the proxy itself produces (502, 504). How upstream
+//! connections are chosen and kept is in [`upstreams`](super::upstreams).
 
-use std::io::Write;
 use std::net::TcpStream;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Proxy, ProxyUnderTest, Setup};
@@ -16,17 +15,6 @@ fn reader(proxy: &Proxy) -> MessageReader<TcpStream> {
     MessageReader::new(proxy.connect())
 }
 
-fn send(reader: &mut MessageReader<TcpStream>, bytes: &[u8]) {
-    reader.get_mut().write_all(bytes).expect("send a request");
-}
-
-fn response(reader: &mut MessageReader<TcpStream>) -> http::Message {
-    reader
-        .response(false)
-        .expect("read a response")
-        .expect("the proxy closed instead of answering")
-}
-
 /// A Content-Length request body reaches the upstream intact and a Content-Length response
 /// body comes back.
 pub fn content_length_bodies<P: ProxyUnderTest>() {
@@ -34,8 +22,8 @@ pub fn content_length_bodies<P: ProxyUnderTest>() {
     let proxy = Proxy::start::<P>(&Setup::new(upstream.addr()));
     let body = Rng::new(0xb0d1).bytes(300_000);
     let mut client = reader(&proxy);
-    send(&mut client, &http::request("POST", "/upload", Some(&body)));
-    let answer = response(&mut client);
+    client.send(&http::request("POST", "/upload", Some(&body)));
+    let answer = client.expect_response();
     assert_eq!(answer.head.status, 200);
     assert_eq!(answer.head.header("x-framing"), Some("length"));
     assert_eq!(answer.framing, "length");
@@ -57,11 +45,8 @@ pub fn chunked_bodies<P: ProxyUnderTest>() {
         at += n;
     }
     let mut client = reader(&proxy);
-    send(
-        &mut client,
-        &http::chunked_request("POST", "/chunks", &chunks),
-    );
-    let answer = response(&mut client);
+    client.send(&http::chunked_request("POST", "/chunks", &chunks));
+    let answer = client.expect_response();
     assert_eq!(answer.head.status, 200);
     assert_eq!(
         answer.head.header("x-framing"),
@@ -80,8 +65,8 @@ pub fn large_response<P: ProxyUnderTest>() {
     let upstream = Upstream::spawn(echo_server);
     let proxy = Proxy::start::<P>(&Setup::new(upstream.addr()));
     let mut client = reader(&proxy);
-    send(&mut client, &http::request("GET", "/bytes/4194304", None));
-    let answer = response(&mut client);
+    client.send(&http::request("GET", "/bytes/4194304", None));
+    let answer = client.expect_response();
     assert_eq!(answer.head.status, 200);
     assert!(
         answer.body == pattern_body(4 * 1024 * 1024),
@@ -97,11 +82,12 @@ pub fn keep_alive_and_upstream_reuse<P: ProxyUnderTest>() {
     let mut client = reader(&proxy);
     for i in 1..=3 {
         let body = format!("request {i}");
-        send(
-            &mut client,
-            &http::request("POST", &format!("/ka/{i}"), Some(body.as_bytes())),
-        );
-        let answer = response(&mut client);
+        client.send(&http::request(
+            "POST",
+            &format!("/ka/{i}"),
+            Some(body.as_bytes()),
+        ));
+        let answer = client.expect_response();
         assert_eq!(answer.head.status, 200);
         assert_eq!(
             answer.head.header("x-target"),
@@ -117,8 +103,8 @@ pub fn keep_alive_and_upstream_reuse<P: ProxyUnderTest>() {
     );
     // A second client connection gets the pooled upstream connection too.
     let mut second = reader(&proxy);
-    send(&mut second, &http::request("GET", "/second", None));
-    assert_eq!(response(&mut second).head.status, 200);
+    second.send(&http::request("GET", "/second", None));
+    assert_eq!(second.expect_response().head.status, 200);
     assert_eq!(
         upstream.accepted(),
         1,
@@ -135,11 +121,11 @@ pub fn pipelining<P: ProxyUnderTest>() {
     let mut batch = http::request("GET", "/p/1", None);
     batch.extend(http::request("POST", "/p/2", Some(b"second body")));
     batch.extend(http::chunked_request("POST", "/p/3", &[b"thi", b"rd"]));
-    send(&mut client, &batch);
+    client.send(&batch);
     let expected: [(&str, &[u8]); 3] =
         [("/p/1", b""), ("/p/2", b"second body"), ("/p/3", b"third")];
     for (target, body) in expected {
-        let answer = response(&mut client);
+        let answer = client.expect_response();
         assert_eq!(answer.head.status, 200);
         assert_eq!(
             answer.head.header("x-target"),
@@ -154,8 +140,8 @@ pub fn pipelining<P: ProxyUnderTest>() {
 pub fn upstream_down_is_502<P: ProxyUnderTest>() {
     let proxy = Proxy::start::<P>(&Setup::new(closed_port()));
     let mut client = reader(&proxy);
-    send(&mut client, &http::request("GET", "/", None));
-    assert_eq!(response(&mut client).head.status, 502);
+    client.send(&http::request("GET", "/", None));
+    assert_eq!(client.expect_response().head.status, 502);
     proxy.assert_no_sessions("after a 502");
 }
 
@@ -170,26 +156,12 @@ pub fn upstream_silent_is_504<P: ProxyUnderTest>() {
     let proxy = Proxy::start::<P>(&Setup::new(upstream.addr()).upstream_response(TIMEOUT));
     let mut client = reader(&proxy);
     let started = Instant::now();
-    send(&mut client, &http::request("GET", "/silence", None));
-    assert_eq!(response(&mut client).head.status, 504);
+    client.send(&http::request("GET", "/silence", None));
+    assert_eq!(client.expect_response().head.status, 504);
     let waited = started.elapsed();
     assert!(
         waited >= TIMEOUT - Duration::from_millis(100) && waited < TIMEOUT + Duration::from_secs(3),
         "504 after {waited:?}, timeout {TIMEOUT:?}"
     );
     proxy.assert_no_sessions("after a 504");
-}
-
-/// With a group whose first server is down, every request still succeeds (failover on connect
-/// errors), whichever server round-robin starts with.
-pub fn failover_to_next_upstream<P: ProxyUnderTest>() {
-    let upstream = Upstream::spawn(echo_server);
-    let proxy = Proxy::start::<P>(&Setup::group(vec![closed_port(), upstream.addr()]));
-    for i in 0..4 {
-        let mut client = reader(&proxy);
-        send(&mut client, &http::request("GET", &format!("/f/{i}"), None));
-        assert_eq!(response(&mut client).head.status, 200, "request {i}");
-        drop(client);
-        thread::sleep(Duration::from_millis(5));
-    }
 }
