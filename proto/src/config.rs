@@ -204,6 +204,30 @@ impl Default for Config {
     }
 }
 
+/// Everything one listener of a driver needs: the core's configuration, the upstream servers
+/// and the pool limits. Cheap to clone (the shared parts are behind `Arc`s); every adapter
+/// takes one.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// The core's limits, timeouts and policies, shared by every session.
+    pub core: std::sync::Arc<Config>,
+    /// The upstream servers, used round-robin with failover on connect errors.
+    pub upstreams: std::sync::Arc<crate::upstream::UpstreamGroup>,
+    /// Limits of the idle upstream connection pool.
+    pub pool: crate::pool::PoolConfig,
+}
+
+impl ProxyConfig {
+    /// A configuration proxying to `upstreams` (`host:port` each) with the default pool limits.
+    pub fn new(core: Config, upstreams: Vec<String>) -> Self {
+        Self {
+            core: std::sync::Arc::new(core),
+            upstreams: std::sync::Arc::new(crate::upstream::UpstreamGroup::new(upstreams)),
+            pool: crate::pool::PoolConfig::default(),
+        }
+    }
+}
+
 /// Why a [`Config`] cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -108,7 +108,9 @@ pub mod timer;
 pub mod upgrade;
 pub mod upstream;
 
-pub use config::{Config, ConfigError, HalfClose, HostHeader, IpNet, Limits, Timeouts};
+pub use config::{
+    Config, ConfigError, HalfClose, HostHeader, IpNet, Limits, ProxyConfig, Timeouts,
+};
 pub use error::{Error, RequestError, ResponseError, StatusCode, Timeout, UpstreamError};
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use rewrite::ClientInfo;

@@ -104,18 +104,25 @@ impl<K: Hash + Eq + Clone, C> Pool<K, C> {
         self.idle.values().map(Vec::len).sum()
     }
 
-    /// The most recently used idle connection for `key` that is still fresh (most recently used
-    /// first: it is the least likely to have been closed by the upstream). Connections found
-    /// expired on the way are returned in `expired`, for the caller to close.
-    pub fn checkout(&mut self, key: &K, now: Instant, expired: &mut Vec<C>) -> Option<Pooled<C>> {
+    /// The most recently used idle connection for `key` that is still fresh and that `usable`
+    /// accepts (drivers check that the upstream did not close it while idle). Most recently
+    /// used first: it is the least likely to have been closed. Connections found expired or
+    /// unusable on the way are returned in `discard`, for the caller to close.
+    pub fn checkout(
+        &mut self,
+        key: &K,
+        now: Instant,
+        mut usable: impl FnMut(&C) -> bool,
+        discard: &mut Vec<C>,
+    ) -> Option<Pooled<C>> {
         let list = self.idle.get_mut(key)?;
         let mut found = None;
         while let Some(idle) = list.pop() {
-            if self.config.is_fresh(&idle, now) {
+            if self.config.is_fresh(&idle, now) && usable(&idle.pooled.conn) {
                 found = Some(idle.pooled);
                 break;
             }
-            expired.push(idle.pooled.conn);
+            discard.push(idle.pooled.conn);
         }
         if list.is_empty() {
             self.idle.remove(key);
@@ -201,9 +208,16 @@ mod tests {
         assert_eq!(p.checkin("a", Pooled::new(2, t0), t0), None);
         assert_eq!(p.checkin("b", Pooled::new(3, t0), t0), None);
         let mut expired = Vec::new();
-        assert_eq!(p.checkout(&"a", t0, &mut expired).map(|c| c.conn), Some(2));
-        assert_eq!(p.checkout(&"a", t0, &mut expired).map(|c| c.conn), Some(1));
-        assert!(p.checkout(&"a", t0, &mut expired).is_none());
+        let any = |_: &u32| true;
+        assert_eq!(
+            p.checkout(&"a", t0, any, &mut expired).map(|c| c.conn),
+            Some(2)
+        );
+        assert_eq!(
+            p.checkout(&"a", t0, any, &mut expired).map(|c| c.conn),
+            Some(1)
+        );
+        assert!(p.checkout(&"a", t0, any, &mut expired).is_none());
         assert_eq!(p.idle_count(&"b"), 1);
         assert!(expired.is_empty());
     }
@@ -234,9 +248,22 @@ mod tests {
         assert_eq!(p.handle_timeout(t0 + Duration::from_secs(60)), vec![1]);
         let mut expired = Vec::new();
         assert!(p
-            .checkout(&"a", t0 + Duration::from_secs(95), &mut expired)
+            .checkout(&"a", t0 + Duration::from_secs(95), |_| true, &mut expired)
             .is_none());
         assert_eq!(expired, vec![2]);
+        assert_eq!(p.total_idle(), 0);
+    }
+
+    #[test]
+    fn unusable_connections_are_skipped_and_handed_back() {
+        let t0 = Instant::now();
+        let mut p = pool(4);
+        p.checkin("a", Pooled::new(1, t0), t0);
+        p.checkin("a", Pooled::new(2, t0), t0);
+        let mut discard = Vec::new();
+        let got = p.checkout(&"a", t0, |c| *c != 2, &mut discard);
+        assert_eq!(got.map(|c| c.conn), Some(1));
+        assert_eq!(discard, vec![2]);
         assert_eq!(p.total_idle(), 0);
     }
 
@@ -249,7 +276,7 @@ mod tests {
         });
         let mut expired = Vec::new();
         assert_eq!(p.checkin("a", Pooled::new(1, t0), t0), None);
-        let again = p.checkout(&"a", t0, &mut expired).unwrap();
+        let again = p.checkout(&"a", t0, |_| true, &mut expired).unwrap();
         assert_eq!(again.requests(), 1);
         assert_eq!(
             p.checkin("a", again, t0),

@@ -132,16 +132,17 @@ impl Context {
     /// A live idle connection to `server` from the pool, if any. Connections found expired or
     /// closed by the upstream while idle are closed on the way.
     pub(crate) fn checkout(&self, server: &String, now: Instant) -> Option<Pooled<Conn>> {
-        let mut expired = Vec::new();
-        loop {
-            let candidate = self.lock_pool().checkout(server, now, &mut expired);
-            drop(std::mem::take(&mut expired));
-            let pooled = candidate?;
-            if is_idle_and_open(&pooled.conn) {
-                return Some(pooled);
-            }
-            log::debug!("pooled connection to {server} was closed while idle");
+        let mut closed = Vec::new();
+        let found = self
+            .lock_pool()
+            .checkout(server, now, is_idle_and_open, &mut closed);
+        if !closed.is_empty() {
+            log::debug!(
+                "{} pooled connection(s) to {server} closed or expired",
+                closed.len()
+            );
         }
+        found
     }
 
     /// Returns a connection the session released as reusable; closes what the pool gives back.

@@ -72,33 +72,10 @@ mod io;
 mod runtime;
 mod upstream;
 
-use std::sync::Arc;
-
-use switchyard_proto::{Config, PoolConfig, UpstreamGroup};
-
 pub use accept::serve;
 pub use context::Context;
 pub use driver::{proxy_connection, proxy_tcp_connection};
 pub use runtime::{spawn, spawn_many, ProxyHandle};
 
-/// Everything one listener needs. Cheap to clone (Arcs inside).
-#[derive(Clone, Debug)]
-pub struct ProxyConfig {
-    /// The protocol core's configuration, shared by every session.
-    pub core: Arc<Config>,
-    /// The upstream servers, used round-robin with failover on connect errors.
-    pub upstreams: Arc<UpstreamGroup>,
-    /// Limits of the idle upstream connection pool.
-    pub pool: PoolConfig,
-}
-
-impl ProxyConfig {
-    /// A configuration proxying to `upstreams` (`host:port` each) with the default pool limits.
-    pub fn new(core: Config, upstreams: Vec<String>) -> Self {
-        Self {
-            core: Arc::new(core),
-            upstreams: Arc::new(UpstreamGroup::new(upstreams)),
-            pool: PoolConfig::default(),
-        }
-    }
-}
+/// Everything one listener needs (the core's configuration, upstreams and pool limits).
+pub use switchyard_proto::ProxyConfig;

@@ -93,16 +93,17 @@ impl Context {
     /// An idle connection to `server` that the upstream has not closed, if the pool has one.
     /// Expired and closed ones met on the way are closed.
     pub(crate) fn checkout(&self, server: &String, now: Instant) -> Option<Pooled<TcpStream>> {
-        loop {
-            let mut expired = Vec::new();
-            let candidate = self.lock_pool().checkout(server, now, &mut expired);
-            drop(expired);
-            let pooled = candidate?;
-            if is_quiet(&pooled.conn) {
-                return Some(pooled);
-            }
-            log::debug!("pooled connection to {server} was closed while idle");
+        let mut closed = Vec::new();
+        let found = self
+            .lock_pool()
+            .checkout(server, now, is_quiet, &mut closed);
+        if !closed.is_empty() {
+            log::debug!(
+                "{} pooled connection(s) to {server} closed or expired",
+                closed.len()
+            );
         }
+        found
     }
 
     /// Returns a connection the session released as reusable (already deregistered from its

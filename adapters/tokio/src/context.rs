@@ -88,16 +88,15 @@ impl Context {
     /// Expired and closed ones met on the way are closed.
     pub(crate) fn checkout(&self, server: &str, now: Instant) -> Option<Pooled<TcpStream>> {
         let key = server.to_owned();
-        loop {
-            let mut expired = Vec::new();
-            let candidate = self.lock_pool().checkout(&key, now, &mut expired);
-            drop(expired);
-            let pooled = candidate?;
-            if is_quiet(&pooled.conn) {
-                return Some(pooled);
-            }
-            log::debug!("pooled connection to {server} was closed while idle");
+        let mut closed = Vec::new();
+        let found = self.lock_pool().checkout(&key, now, is_quiet, &mut closed);
+        if !closed.is_empty() {
+            log::debug!(
+                "{} pooled connection(s) to {server} closed or expired",
+                closed.len()
+            );
         }
+        found
     }
 
     /// Returns a connection the session released as reusable; closes whatever the pool gives

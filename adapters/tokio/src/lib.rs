@@ -62,34 +62,11 @@ mod driver;
 mod peer;
 mod server;
 
-use std::sync::Arc;
-
-use switchyard_proto::{Config, PoolConfig, UpstreamGroup};
-
 pub use context::Context;
 pub use driver::{proxy_connection, proxy_tcp_connection};
 pub use server::{serve, serve_with, spawn, ProxyHandle};
 /// The protocol core this adapter drives.
 pub use switchyard_proto as proto;
 
-/// Everything one listener needs. Cheap to clone (Arcs inside).
-#[derive(Clone, Debug)]
-pub struct ProxyConfig {
-    /// The core's limits, timeouts and policies, shared by every session.
-    pub core: Arc<Config>,
-    /// The upstream servers, tried round-robin with failover.
-    pub upstreams: Arc<UpstreamGroup>,
-    /// Limits of the idle upstream connection pool.
-    pub pool: PoolConfig,
-}
-
-impl ProxyConfig {
-    /// A configuration with `core`, the `upstreams` (`host:port` each) and the default pool.
-    pub fn new(core: Config, upstreams: Vec<String>) -> Self {
-        Self {
-            core: Arc::new(core),
-            upstreams: Arc::new(UpstreamGroup::new(upstreams)),
-            pool: PoolConfig::default(),
-        }
-    }
-}
+/// Everything one listener needs (the core's configuration, upstreams and pool limits).
+pub use switchyard_proto::ProxyConfig;
