@@ -28,6 +28,7 @@ fn relay(c: &mut Criterion) {
     for (name, fill) in [("proto_only", None), ("with_read_copy", Some(&payload[..]))] {
         group.bench_function(name, |b| {
             let mut driver = handshake(&config, Instant::now(), ReadPath::ZeroCopy);
+            driver.warm_up();
             assert!(driver.session.is_tunnel());
             b.iter(|| {
                 let up = driver.relay(Side::Client, CHUNK, fill);

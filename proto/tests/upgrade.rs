@@ -295,11 +295,33 @@ fn a_full_direction_closes_its_read_window_until_drained() {
 }
 
 #[test]
-fn the_tunnel_never_hands_out_more_than_the_window() {
+fn the_tunnel_read_window_starts_small_and_grows_with_full_reads() {
     let mut h = upgraded();
-    let w = h.session.read_window(Side::Client);
-    assert_eq!(w, 16 * 1024);
-    assert_eq!(h.session.read_buf(Side::Client).len(), w);
+    assert_eq!(
+        h.session.read_window(Side::Client),
+        2048,
+        "small messages, small buffers"
+    );
+    let mut expected = 2048;
+    for _ in 0..5 {
+        let w = h.session.read_window(Side::Client);
+        assert_eq!(w, expected);
+        assert_eq!(h.session.read_buf(Side::Client).len(), w);
+        h.session.handle_read(Side::Client, w, h.now);
+        h.pump();
+        expected = (expected * 2).min(16 * 1024);
+    }
+    assert_eq!(
+        h.session.read_window(Side::Client),
+        16 * 1024,
+        "capped at the buffer size"
+    );
+    h.advance(std::time::Duration::from_secs(2));
+    assert_eq!(
+        h.session.read_window(Side::Client),
+        2048,
+        "back to small once idle"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //!   on every socket, half-close with `shutdown(Write)`.
 //! * **Pooled upstreams and failover.** Idle upstream connections wait in the core's
 //!   [`Pool`](switchyard_proto::Pool) (checked with a non-blocking one-byte `MSG_PEEK` before
-//!   reuse); servers are tried in [`UpstreamGroup`] order, the
+//!   reuse); servers are tried in [`UpstreamGroup`](switchyard_proto::UpstreamGroup) order, the
 //!   next one when connecting fails and the session agrees to retry.
 //!
 //! ## Running a proxy

@@ -77,6 +77,9 @@ const IDLE_BUFFER_GRACE: Duration = Duration::from_secs(1);
 /// fit, so a session does not allocate (and zero) a maximal head buffer for them.
 const INITIAL_HEAD_WINDOW: usize = 1024;
 
+/// The first read window while bytes are relayed (bodies, the tunnel); see `Session::read_cap`.
+const INITIAL_RELAY_WINDOW: usize = 2048;
+
 /// How much to read while a head of at most `max` bytes is awaited and `held` bytes are
 /// buffered: the window doubles with what is held, up to one byte past the limit (so that an
 /// oversized head is detected).
@@ -230,6 +233,10 @@ pub struct Session {
     requests: u32,
     /// Why the last [`Event::Connect`] was emitted.
     connect_reason: ConnectReason,
+    /// Largest read offered per peer (client, upstream) while relaying: starts small and
+    /// doubles with every read that fills it, up to the buffer size, so that small messages
+    /// never make a session allocate full-size buffers while bulk transfers quickly get them.
+    read_cap: [usize; 2],
 }
 
 impl Session {
@@ -259,6 +266,7 @@ impl Session {
             stale_retries: 0,
             requests: 0,
             connect_reason: ConnectReason::NewRequest,
+            read_cap: [INITIAL_RELAY_WINDOW; 2],
         }
     }
 
@@ -316,9 +324,9 @@ impl Session {
                     self.config.limits.max_head_bytes.max(size),
                     self.from_client.len(),
                 ),
-                Phase::Exchange(_) | Phase::Tunnel(_) => {
-                    size.saturating_sub(self.from_client.len() + self.to_upstream.len())
-                }
+                Phase::Exchange(_) | Phase::Tunnel(_) => size
+                    .saturating_sub(self.from_client.len() + self.to_upstream.len())
+                    .min(self.read_cap[0]),
                 Phase::Drain { .. } => size,
                 Phase::Closed => 0,
             },
@@ -330,9 +338,9 @@ impl Session {
                     self.config.limits.max_response_head_bytes.max(size),
                     self.from_upstream.len(),
                 ),
-                Phase::Exchange(_) | Phase::Tunnel(_) => {
-                    size.saturating_sub(self.from_upstream.len() + self.to_client.len())
-                }
+                Phase::Exchange(_) | Phase::Tunnel(_) => size
+                    .saturating_sub(self.from_upstream.len() + self.to_client.len())
+                    .min(self.read_cap[1]),
                 Phase::ReadRequestHead(_) | Phase::Drain { .. } | Phase::Closed => 0,
             },
         }
@@ -467,6 +475,7 @@ impl Session {
     /// after the last read ([`Timer::IdleBuffers`]); a driver may call it earlier, e.g. before
     /// parking a connection.
     pub fn release_idle_buffers(&mut self) {
+        self.read_cap = [INITIAL_RELAY_WINDOW; 2];
         self.from_client.release_if_empty();
         self.from_upstream.release_if_empty();
         self.to_client.release_if_empty();
@@ -550,6 +559,10 @@ impl Session {
             Side::Upstream => self.counters.upstream_received += n as u64,
         }
         self.timers.set(Timer::IdleBuffers, now + IDLE_BUFFER_GRACE);
+        let cap = &mut self.read_cap[side as usize];
+        if n >= *cap {
+            *cap = (*cap * 2).min(self.config.limits.buffer_size.max(INITIAL_RELAY_WINDOW));
+        }
         match &self.phase {
             Phase::Tunnel(t) => {
                 self.timers
