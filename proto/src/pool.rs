@@ -151,6 +151,16 @@ impl<K: Hash + Eq + Clone, C> Pool<K, C> {
         evicted
     }
 
+    /// [`checkin`](Self::checkin), then [`handle_timeout`](Self::handle_timeout): everything
+    /// the caller must close now (the refused or evicted connection, and the expired ones), in
+    /// one call, so drivers can close them outside whatever lock guards the pool.
+    pub fn checkin_and_expire(&mut self, key: K, pooled: Pooled<C>, now: Instant) -> Vec<C> {
+        let refused = self.checkin(key, pooled, now);
+        let mut to_close = self.handle_timeout(now);
+        to_close.extend(refused);
+        to_close
+    }
+
     /// When the next idle connection expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.idle
@@ -265,6 +275,19 @@ mod tests {
         assert_eq!(got.map(|c| c.conn), Some(1));
         assert_eq!(discard, vec![2]);
         assert_eq!(p.total_idle(), 0);
+    }
+
+    #[test]
+    fn checkin_and_expire_hands_back_everything_to_close() {
+        let t0 = Instant::now();
+        let mut p = pool(1);
+        p.checkin("a", Pooled::new(1, t0), t0);
+        let later = t0 + Duration::from_secs(61);
+        let mut closed = p.checkin_and_expire("b", Pooled::new(2, later), later);
+        closed.sort_unstable();
+        assert_eq!(closed, vec![1], "the expired one");
+        let closed = p.checkin_and_expire("b", Pooled::new(3, later), later);
+        assert_eq!(closed, vec![2], "the cap evicts the oldest");
     }
 
     #[test]

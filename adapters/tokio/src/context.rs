@@ -102,17 +102,13 @@ impl Context {
     /// Returns a connection the session released as reusable; closes whatever the pool gives
     /// back (this one or an evicted one) and the connections that expired meanwhile.
     pub(crate) fn checkin(&self, server: &str, pooled: Pooled<TcpStream>, now: Instant) {
-        let (refused, expired) = {
-            let mut pool = self.lock_pool();
-            if self.is_shutting_down() {
-                (Some(pooled.conn), Vec::new())
-            } else {
-                let refused = pool.checkin(server.to_owned(), pooled, now);
-                (refused, pool.handle_timeout(now))
-            }
-        };
-        drop(refused);
-        drop(expired);
+        if self.is_shutting_down() {
+            return; // `pooled` is dropped: closed
+        }
+        let to_close = self
+            .lock_pool()
+            .checkin_and_expire(server.to_owned(), pooled, now);
+        drop(to_close); // closed outside the lock
     }
 
     /// Closes the idle connections that expired by `now` (called periodically by the accept loop).
