@@ -107,9 +107,15 @@ impl Inbox {
 }
 
 /// Bytes ready to be written to one peer, in order.
+///
+/// The first chunk is kept inline: a head, or one relayed read, is usually all that is queued,
+/// so most sessions never allocate the queue behind it.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    chunks: VecDeque<Bytes>,
+    /// The chunk to write first; `None` only when nothing is queued.
+    first: Option<Bytes>,
+    /// The chunks after `first`, in order.
+    rest: VecDeque<Bytes>,
     len: usize,
 }
 
@@ -118,7 +124,11 @@ impl Outbox {
     pub(crate) fn push(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.len += bytes.len();
-            self.chunks.push_back(bytes);
+            if self.first.is_none() {
+                self.first = Some(bytes);
+            } else {
+                self.rest.push_back(bytes);
+            }
         }
     }
 
@@ -141,13 +151,13 @@ impl Outbox {
 
     /// The first queued chunk.
     pub(crate) fn front(&self) -> Option<&[u8]> {
-        self.chunks.front().map(|b| b.as_ref())
+        self.first.as_deref()
     }
 
     /// Fills `slices` with the queued chunks, in order; returns how many were filled.
     pub(crate) fn gather<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+        for (slot, chunk) in slices.iter_mut().zip(self.first.iter().chain(&self.rest)) {
             *slot = IoSlice::new(chunk);
             n += 1;
         }
@@ -159,12 +169,12 @@ impl Outbox {
         n = n.min(self.len);
         let done = n;
         while n > 0 {
-            let Some(front) = self.chunks.front_mut() else {
+            let Some(front) = self.first.as_mut() else {
                 break;
             };
             if front.len() <= n {
                 n -= front.len();
-                self.chunks.pop_front();
+                self.first = self.rest.pop_front();
             } else {
                 front.advance(n);
                 n = 0;
@@ -176,14 +186,15 @@ impl Outbox {
 
     /// Frees the queue's allocation when nothing is queued.
     pub(crate) fn release_if_empty(&mut self) {
-        if self.chunks.is_empty() {
-            self.chunks = VecDeque::new();
+        if self.first.is_none() {
+            self.rest = VecDeque::new();
         }
     }
 
     /// Drops everything queued (the peer is being abandoned).
     pub(crate) fn clear(&mut self) {
-        self.chunks = VecDeque::new();
+        self.first = None;
+        self.rest = VecDeque::new();
         self.len = 0;
     }
 }
@@ -236,6 +247,14 @@ mod tests {
         assert_eq!(out.consume(6), 6);
         assert_eq!(out.front(), Some(&b"dy"[..]));
         assert_eq!(out.consume(10), 2);
-        assert!(out.is_empty());
+        assert!(out.is_empty() && out.front().is_none());
+        out.push(Bytes::from_static(b"a"));
+        out.push(Bytes::from_static(b"bc"));
+        out.push(Bytes::from_static(b"d"));
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(out.gather(&mut slices), 3);
+        assert_eq!(&*slices[1], b"bc");
+        assert_eq!(out.consume(2), 2);
+        assert_eq!(out.front(), Some(&b"c"[..]));
     }
 }

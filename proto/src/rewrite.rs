@@ -30,7 +30,7 @@ use crate::config::{Config, HostHeader};
 use crate::error::StatusCode;
 use crate::head::request::RequestHead;
 use crate::head::response::ResponseHead;
-use crate::head::{BodyFraming, ConnectionOptions, HeaderField, Version};
+use crate::head::{BodyFraming, ConnectionOptions, FieldKind, Headers, Version};
 use crate::rules::{HeaderAction, RuleContext};
 use crate::upgrade::{UpgradeAccepted, UpgradeOffer};
 
@@ -41,72 +41,6 @@ pub struct ClientInfo {
     pub addr: Option<SocketAddr>,
     /// Whether the client connection is TLS (`$scheme`, `X-Forwarded-Proto`).
     pub secure: bool,
-}
-
-/// The field names rewriting treats specially.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FieldKind {
-    Host,
-    Connection,
-    KeepAlive,
-    ProxyConnection,
-    Te,
-    Trailer,
-    TransferEncoding,
-    ContentLength,
-    Upgrade,
-    Expect,
-    XForwardedFor,
-    XForwardedProto,
-    XForwardedHost,
-    Other,
-}
-
-/// Classifies a field name (case-insensitive), dispatching on the length and first byte first so
-/// that most names cost one comparison at most.
-pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
-    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
-    let first = name.first().map_or(0, u8::to_ascii_lowercase);
-    match (name.len(), first) {
-        (2, b't') if is("te") => FieldKind::Te,
-        (4, b'h') if is("host") => FieldKind::Host,
-        (6, b'e') if is("expect") => FieldKind::Expect,
-        (7, b't') if is("trailer") => FieldKind::Trailer,
-        (7, b'u') if is("upgrade") => FieldKind::Upgrade,
-        (10, b'c') if is("connection") => FieldKind::Connection,
-        (10, b'k') if is("keep-alive") => FieldKind::KeepAlive,
-        (14, b'c') if is("content-length") => FieldKind::ContentLength,
-        (15, b'x') if is("x-forwarded-for") => FieldKind::XForwardedFor,
-        (16, b'p') if is("proxy-connection") => FieldKind::ProxyConnection,
-        (16, b'x') if is("x-forwarded-host") => FieldKind::XForwardedHost,
-        (17, b't') if is("transfer-encoding") => FieldKind::TransferEncoding,
-        (17, b'x') if is("x-forwarded-proto") => FieldKind::XForwardedProto,
-        _ => FieldKind::Other,
-    }
-}
-
-impl FieldKind {
-    /// Hop-by-hop or framing: never relayed as received, in either direction.
-    fn is_hop_or_framing(self) -> bool {
-        matches!(
-            self,
-            Self::Connection
-                | Self::KeepAlive
-                | Self::ProxyConnection
-                | Self::Te
-                | Self::Trailer
-                | Self::TransferEncoding
-                | Self::ContentLength
-                | Self::Upgrade
-        )
-    }
-
-    fn is_forwarded(self) -> bool {
-        matches!(
-            self,
-            Self::XForwardedFor | Self::XForwardedProto | Self::XForwardedHost
-        )
-    }
 }
 
 /// Appends `n` in decimal without allocating.
@@ -174,15 +108,15 @@ fn put_framing(out: &mut BytesMut, framing: BodyFraming) {
 
 /// The first non-empty value of the fields of `kind` that survived hop-by-hop removal.
 fn first_value<'h>(
-    headers: &'h [HeaderField],
+    headers: &'h Headers,
     kind: FieldKind,
     connection: &ConnectionOptions,
 ) -> Option<&'h [u8]> {
     headers
-        .iter()
-        .filter(|f| !f.value.is_empty() && field_kind(&f.name) == kind)
-        .find(|f| !connection.nominates(&f.name))
-        .map(|f| &f.value[..])
+        .of_kind(kind)
+        .filter(|f| !f.value.is_empty())
+        .find(|f| !connection.nominates(f.name))
+        .map(|f| f.value)
 }
 
 /// The configured upstream authority, or `localhost` if it is not a valid `host[:port]`
@@ -262,18 +196,16 @@ pub fn write_upstream_request(
     out.extend_from_slice(b"\r\n");
 
     // The client's end-to-end fields.
-    for field in &request.headers {
-        let kind = field_kind(&field.name);
+    request.headers.write_lines(out, |field| {
+        let kind = field.kind();
         let dropped = kind == FieldKind::Host
             || kind == FieldKind::Expect
             || kind.is_hop_or_framing()
             || (config.forwarded_headers && kind.is_forwarded())
-            || connection.nominates(&field.name)
-            || (has_rules && suppressed_by_rules(config, 0, &field.name));
-        if !dropped {
-            put_field(out, &field.name, &field.value);
-        }
-    }
+            || connection.nominates(field.name)
+            || (has_rules && suppressed_by_rules(config, 0, field.name));
+        !dropped
+    });
 
     put_framing(out, framing);
     if let Some(offer) = offer {
@@ -324,13 +256,12 @@ fn write_forwarded(
     if let Some(addr) = client.addr.filter(|_| !rules_drop("X-Forwarded-For")) {
         out.extend_from_slice(b"X-Forwarded-For: ");
         if trusted {
-            let existing = request.headers.iter().filter(|f| {
-                !f.value.is_empty()
-                    && field_kind(&f.name) == FieldKind::XForwardedFor
-                    && !connection.nominates(&f.name)
-            });
+            let existing = request
+                .headers
+                .of_kind(FieldKind::XForwardedFor)
+                .filter(|f| !f.value.is_empty() && !connection.nominates(f.name));
             for field in existing {
-                out.extend_from_slice(&field.value);
+                out.extend_from_slice(field.value);
                 out.extend_from_slice(b", ");
             }
         }
@@ -359,13 +290,9 @@ fn write_forwarded(
 
 /// Relays the fields of a response minus hop-by-hop, framing and nominated fields.
 fn put_end_to_end_fields(response: &ResponseHead, out: &mut BytesMut) {
-    for field in &response.headers {
-        if !field_kind(&field.name).is_hop_or_framing()
-            && !response.connection.nominates(&field.name)
-        {
-            put_field(out, &field.name, &field.value);
-        }
-    }
+    response.headers.write_lines(out, |field| {
+        !field.kind().is_hop_or_framing() && !response.connection.nominates(field.name)
+    });
 }
 
 fn reserve_for(response: &ResponseHead, out: &mut BytesMut) {

@@ -23,8 +23,8 @@ use bytes::BytesMut;
 
 use crate::config::Config;
 use crate::head::request::RequestHead;
-use crate::head::{is_token, HeaderField};
-use crate::rewrite::{field_kind, put_ip, put_u64, ClientInfo, FieldKind};
+use crate::head::{is_token, FieldKind, HeaderField};
+use crate::rewrite::{put_ip, put_u64, ClientInfo};
 
 /// What a rule does to the upstream request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +220,7 @@ impl HeaderRule {
         if !is_token(name.as_bytes()) {
             return Err(RuleError::InvalidName);
         }
-        let is_host = match field_kind(name.as_bytes()) {
+        let is_host = match FieldKind::of(name.as_bytes()) {
             FieldKind::Host => true,
             FieldKind::Connection
             | FieldKind::KeepAlive
@@ -326,13 +326,13 @@ pub(crate) fn strip_port(authority: &[u8]) -> &[u8] {
 }
 
 /// Appends the values of every field whose name matches, joined with `", "`.
-fn append_joined<'h>(fields: impl Iterator<Item = &'h HeaderField>, out: &mut BytesMut) -> bool {
+fn append_joined<'h>(fields: impl Iterator<Item = HeaderField<'h>>, out: &mut BytesMut) -> bool {
     let mut any = false;
     for field in fields.filter(|f| !f.value.is_empty()) {
         if any {
             out.extend_from_slice(b", ");
         }
-        out.extend_from_slice(&field.value);
+        out.extend_from_slice(field.value);
         any = true;
     }
     any
@@ -377,7 +377,7 @@ fn append_variable(var: &Variable, ctx: &RuleContext<'_>, out: &mut BytesMut) {
             }
         }
         Variable::HttpHost => {
-            append_joined(request.headers.iter().filter(|f| f.is("host")), out);
+            append_joined(request.headers.of_kind(FieldKind::Host), out);
         }
         Variable::Scheme => {
             out.extend_from_slice(if ctx.client.secure { b"https" } else { b"http" });
@@ -389,7 +389,7 @@ fn append_variable(var: &Variable, ctx: &RuleContext<'_>, out: &mut BytesMut) {
         Variable::ServerProtocol => out.extend_from_slice(request.version.as_str().as_bytes()),
         Variable::ProxyHost => out.extend_from_slice(ctx.config.upstream_authority.as_bytes()),
         Variable::ProxyAddXForwardedFor => {
-            let xff = request.headers.iter().filter(|f| f.is("x-forwarded-for"));
+            let xff = request.headers.of_kind(FieldKind::XForwardedFor);
             let any = append_joined(xff, out);
             if let Some(addr) = ctx.client.addr {
                 if any {
@@ -405,7 +405,7 @@ fn append_variable(var: &Variable, ctx: &RuleContext<'_>, out: &mut BytesMut) {
             let fields = request
                 .headers
                 .iter()
-                .filter(|f| matches_http_var(&f.name, suffix));
+                .filter(|f| matches_http_var(f.name, suffix));
             append_joined(fields, out);
         }
     }
@@ -415,19 +415,13 @@ fn append_variable(var: &Variable, ctx: &RuleContext<'_>, out: &mut BytesMut) {
 pub(crate) mod tests {
     use super::*;
     use crate::head::response::ResponseHead;
-    use crate::head::{trim_ows, BodyFraming, ConnectionOptions, Version};
+    use crate::head::{trim_ows, BodyFraming, ConnectionOptions, Headers, Version};
     use bytes::Bytes;
     use proptest::prelude::*;
 
     /// Field list fixture (shared with the rewrite tests).
-    pub(crate) fn fields(list: &[(&str, &str)]) -> Vec<HeaderField> {
-        let bytes = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        list.iter()
-            .map(|(n, v)| HeaderField {
-                name: bytes(n),
-                value: bytes(v),
-            })
-            .collect()
+    pub(crate) fn fields(list: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(list.iter().copied())
     }
 
     /// A `GET` request head fixture (shared with the rewrite tests).
@@ -532,15 +526,8 @@ pub(crate) mod tests {
     }
 
     /// Arbitrary field lists.
-    pub(crate) fn field_list() -> impl Strategy<Value = Vec<HeaderField>> {
-        proptest::collection::vec((name(), value()), 0..12).prop_map(|list| {
-            list.into_iter()
-                .map(|(n, v)| HeaderField {
-                    name: Bytes::from(n.into_bytes()),
-                    value: Bytes::from(v),
-                })
-                .collect()
-        })
+    pub(crate) fn field_list() -> impl Strategy<Value = Headers> {
+        proptest::collection::vec((name(), value()), 0..12).prop_map(Headers::from_pairs)
     }
 
     fn eval(template: &str, req: &RequestHead, client: &ClientInfo, upgrading: bool) -> String {

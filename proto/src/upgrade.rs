@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::ResponseError;
 use crate::head::request::RequestHead;
 use crate::head::response::ResponseHead;
-use crate::head::{is_token, list_elements, HeaderField, Version};
+use crate::head::{is_token, list_elements, FieldKind, Headers, Version};
 
 /// The protocols a client offered to switch to that the proxy is willing to tunnel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,11 @@ impl UpgradeAccepted {
     pub fn protocol(&self) -> &[u8] {
         &self.protocol
     }
+
+    /// [`protocol`](Self::protocol) as shared bytes (no copy).
+    pub(crate) fn protocol_bytes(&self) -> Bytes {
+        self.protocol.clone()
+    }
 }
 
 /// What the client offered, filtered by the allow-list. `None`: this is not an upgrade request.
@@ -68,13 +73,13 @@ pub fn client_offer(request: &RequestHead, config: &Config) -> Option<UpgradeOff
     }
     let is_get = request.method_is("GET");
     let mut protocols: Vec<Bytes> = Vec::new();
-    for field in request.headers.iter().filter(|f| f.is("upgrade")) {
-        for element in list_elements(&field.value) {
+    for field in request.headers.of_kind(FieldKind::Upgrade) {
+        for element in list_elements(field.value) {
             let acceptable = is_protocol(element)
                 && config.allows_upgrade(element)
                 && (is_get || !is_websocket(element));
             if acceptable && !protocols.iter().any(|p| p.eq_ignore_ascii_case(element)) {
-                protocols.push(field.value.slice_ref(element));
+                protocols.push(request.headers.share(element));
             }
         }
     }
@@ -83,7 +88,7 @@ pub fn client_offer(request: &RequestHead, config: &Config) -> Option<UpgradeOff
     }
     Some(UpgradeOffer {
         protocols,
-        websocket_key: single_value(&request.headers, "sec-websocket-key"),
+        websocket_key: single_value(&request.headers, FieldKind::SecWebSocketKey),
     })
 }
 
@@ -112,23 +117,25 @@ pub fn accept_switch(
     if response.version == Version::Http10 {
         return Err(ResponseError::SwitchOnHttp10);
     }
-    let mut chosen: Option<Bytes> = None;
-    for field in response.headers.iter().filter(|f| f.is("upgrade")) {
-        for element in list_elements(&field.value) {
+    let mut chosen: Option<&[u8]> = None;
+    for field in response.headers.of_kind(FieldKind::Upgrade) {
+        for element in list_elements(field.value) {
             if chosen.is_some() {
                 return Err(ResponseError::UpgradeMismatch);
             }
-            chosen = Some(field.value.slice_ref(element));
+            chosen = Some(element);
         }
     }
     let protocol = chosen.ok_or(ResponseError::UpgradeMismatch)?;
-    if !offer.contains(&protocol) {
+    if !offer.contains(protocol) {
         return Err(ResponseError::UpgradeMismatch);
     }
-    if config.strict_websocket && is_websocket(&protocol) {
+    if config.strict_websocket && is_websocket(protocol) {
         check_websocket_accept(offer, response)?;
     }
-    Ok(UpgradeAccepted { protocol })
+    Ok(UpgradeAccepted {
+        protocol: response.headers.share(protocol),
+    })
 }
 
 /// The `Sec-WebSocket-Accept` value a server must send for the client's `key` (RFC 6455 §4.2.2):
@@ -155,7 +162,7 @@ fn check_websocket_accept(
         .websocket_key
         .as_ref()
         .ok_or(ResponseError::WebSocketAcceptMismatch)?;
-    let accept = single_value(&response.headers, "sec-websocket-accept")
+    let accept = single_value(&response.headers, FieldKind::SecWebSocketAccept)
         .ok_or(ResponseError::WebSocketAcceptMismatch)?;
     if accept.as_ref() == websocket_accept_value(key).as_bytes() {
         Ok(())
@@ -170,17 +177,17 @@ fn check_websocket_accept(
     _offer: &UpgradeOffer,
     response: &ResponseHead,
 ) -> Result<(), ResponseError> {
-    match single_value(&response.headers, "sec-websocket-accept") {
+    match single_value(&response.headers, FieldKind::SecWebSocketAccept) {
         Some(_) => Ok(()),
         None => Err(ResponseError::WebSocketAcceptMismatch),
     }
 }
 
-/// The value of the only field named `name`, if there is exactly one and it is not empty.
-fn single_value(headers: &[HeaderField], name: &str) -> Option<Bytes> {
-    let mut fields = headers.iter().filter(|f| f.is(name));
+/// The value of the only field of `kind`, if there is exactly one and it is not empty.
+fn single_value(headers: &Headers, kind: FieldKind) -> Option<Bytes> {
+    let mut fields = headers.of_kind(kind);
     match (fields.next(), fields.next()) {
-        (Some(field), None) if !field.value.is_empty() => Some(field.value.clone()),
+        (Some(field), None) if !field.value.is_empty() => Some(headers.share(field.value)),
         _ => None,
     }
 }
@@ -253,13 +260,7 @@ mod tests {
 
     /// A request head built directly (the request parser is tested on its own).
     fn request(method: &str, version: Version, fields: &[(&str, &str)]) -> RequestHead {
-        let headers: Vec<HeaderField> = fields
-            .iter()
-            .map(|(name, value)| HeaderField {
-                name: Bytes::copy_from_slice(name.as_bytes()),
-                value: Bytes::copy_from_slice(value.as_bytes()),
-            })
-            .collect();
+        let headers = Headers::from_pairs(fields.iter().copied());
         RequestHead {
             method: Bytes::copy_from_slice(method.as_bytes()),
             target: Bytes::from_static(b"/ws"),

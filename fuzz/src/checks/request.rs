@@ -114,10 +114,7 @@ pub(crate) fn check_request_head(head: &RequestHead, config: &Config) -> Checked
         && clean(&head.target)
         && clean(&head.path)
         && head.host.as_deref().map_or(true, clean)
-        && head
-            .headers
-            .iter()
-            .all(|f| clean(&f.name) && clean(&f.value));
+        && head.headers.iter().all(|f| clean(f.name) && clean(f.value));
     ensure!(
         all_clean,
         "request_head.clean",
@@ -125,7 +122,7 @@ pub(crate) fn check_request_head(head: &RequestHead, config: &Config) -> Checked
         shown()
     );
     ensure!(
-        head.headers.iter().all(|f| is_token(&f.name)),
+        head.headers.iter().all(|f| is_token(f.name)),
         "request_head.token-names",
         "{}",
         shown()
@@ -363,12 +360,12 @@ pub(crate) fn expected_fields(
         |name: &str| ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"].contains(&name);
     let mut out = Vec::new();
     for field in &request.headers {
-        let name = String::from_utf8_lossy(&field.name).to_ascii_lowercase();
+        let name = String::from_utf8_lossy(field.name).to_ascii_lowercase();
         let dropped = SPECIAL.contains(&name.as_str())
             || name == "expect"
             || (config.forwarded_headers && is_forwarded(&name))
-            || request.connection.nominates(&field.name)
-            || replaced_after(0, &field.name);
+            || request.connection.nominates(field.name)
+            || replaced_after(0, field.name);
         if !dropped {
             out.push((name, field.value.to_vec()));
         }
@@ -413,7 +410,7 @@ fn forwarded_fields(
             .headers
             .iter()
             .filter(move |f| {
-                f.is(name) && !f.value.is_empty() && !request.connection.nominates(&f.name)
+                f.is(name) && !f.value.is_empty() && !request.connection.nominates(f.name)
             })
             .map(|f| f.value.to_vec())
     };

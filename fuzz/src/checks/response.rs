@@ -84,7 +84,7 @@ pub(crate) fn check_response_head(head: &ResponseHead) -> Checked {
             && head
                 .headers
                 .iter()
-                .all(|f| is_token(&f.name) && clean(&f.value)),
+                .all(|f| is_token(f.name) && clean(f.value)),
         "response_head.clean",
         "{}",
         shown()
@@ -111,11 +111,11 @@ fn end_to_end(response: &ResponseHead) -> Vec<(String, Vec<u8>)> {
     response
         .headers
         .iter()
-        .map(|f| (String::from_utf8_lossy(&f.name).to_ascii_lowercase(), f))
+        .map(|f| (String::from_utf8_lossy(f.name).to_ascii_lowercase(), f))
         .filter(|(n, f)| {
-            !NOT_RELAYED.contains(&n.as_str()) && !response.connection.nominates(&f.name)
+            !NOT_RELAYED.contains(&n.as_str()) && !response.connection.nominates(f.name)
         })
-        .map(|(n, f)| (n, trim_ows(&f.value).to_vec()))
+        .map(|(n, f)| (n, trim_ows(f.value).to_vec()))
         .collect()
 }
 
@@ -241,10 +241,7 @@ fn check_final(
 /// A 101: `accept_switch` against an offer of `websocket` and the 101's own first protocol, in
 /// lax and strict mode; when accepted, the head written to the client.
 fn check_switch(response: &ResponseHead) -> Checked {
-    let named: Vec<&[u8]> = response
-        .values("upgrade")
-        .flat_map(|v| list_elements(v))
-        .collect();
+    let named: Vec<&[u8]> = response.values("upgrade").flat_map(list_elements).collect();
     let mut protocols = vec![Bytes::from_static(b"websocket")];
     if let Some(first) = named.first() {
         protocols.push(Bytes::copy_from_slice(first));
@@ -267,7 +264,7 @@ fn check_switch(response: &ResponseHead) -> Checked {
             show(&protocol)
         );
         if strict && protocol.eq_ignore_ascii_case(b"websocket") {
-            let accept: Vec<&Bytes> = response.values("sec-websocket-accept").collect();
+            let accept: Vec<&[u8]> = response.values("sec-websocket-accept").collect();
             ensure!(
                 strict_accept_ok(&accept),
                 "response_head.switch",
@@ -291,13 +288,13 @@ fn check_switch(response: &ResponseHead) -> Checked {
 
 /// Strict mode with SHA-1: exactly one `Sec-WebSocket-Accept`, the one RFC 6455 computes.
 #[cfg(feature = "websocket-accept")]
-fn strict_accept_ok(accept: &[&Bytes]) -> bool {
+fn strict_accept_ok(accept: &[&[u8]]) -> bool {
     let want = switchyard_proto::upgrade::websocket_accept_value(WS_KEY);
-    accept.len() == 1 && accept[0].as_ref() == want.as_bytes()
+    accept.len() == 1 && accept[0] == want.as_bytes()
 }
 
 /// Strict mode without SHA-1: exactly one non-empty `Sec-WebSocket-Accept`.
 #[cfg(not(feature = "websocket-accept"))]
-fn strict_accept_ok(accept: &[&Bytes]) -> bool {
+fn strict_accept_ok(accept: &[&[u8]]) -> bool {
     accept.len() == 1 && !accept[0].is_empty()
 }

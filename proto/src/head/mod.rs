@@ -3,13 +3,18 @@
 //! A head travels through three steps: `scan` finds where it ends (in O(n) over a growing
 //! buffer, enforcing the size limits before anything is parsed), [`request`] / [`response`] parse
 //! and validate the complete head with httparse, and `rewrite` serializes the head that goes out.
-//! Field values are `Bytes` slices of the received head: nothing is copied until serialization.
+//! Fields are [`Headers`]: ranges of the received head, so nothing is copied (nor reference
+//! counted per field) until serialization.
 
+mod fields;
 pub mod request;
 pub mod response;
 pub(crate) mod scan;
 
 use bytes::Bytes;
+
+pub(crate) use fields::FieldKind;
+pub use fields::{HeaderField, Headers, Iter};
 
 /// The HTTP versions the proxy speaks. Anything else is refused with 505.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,22 +32,6 @@ impl Version {
             Self::Http10 => "HTTP/1.0",
             Self::Http11 => "HTTP/1.1",
         }
-    }
-}
-
-/// One field line as received: name case preserved, value trimmed of surrounding whitespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderField {
-    /// The field name, as received.
-    pub name: Bytes,
-    /// The field value without leading or trailing SP/HTAB.
-    pub value: Bytes,
-}
-
-impl HeaderField {
-    /// Whether this field's name is `name` (ASCII case-insensitive).
-    pub fn is(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name.as_bytes())
     }
 }
 
@@ -68,18 +57,18 @@ pub struct ConnectionOptions {
     pub keep_alive: bool,
     /// The `upgrade` option is present.
     pub upgrade: bool,
-    /// The values of the `Connection` lines (zero-copy), for [`tokens`](Self::tokens).
+    /// The values of the `Connection` lines (zero-copy), kept only when some option is not one
+    /// of the three above (the usual head needs no allocation here).
     values: Vec<Bytes>,
-    /// Some option other than `close`, `keep-alive` and `upgrade` is present.
-    others: bool,
 }
 
 impl ConnectionOptions {
     /// Collects the options of every `Connection` field in `headers`.
-    pub fn from_headers(headers: &[HeaderField]) -> Self {
+    pub fn from_headers(headers: &Headers) -> Self {
         let mut options = Self::default();
-        for field in headers.iter().filter(|f| f.is("connection")) {
-            for token in list_elements(&field.value) {
+        let mut others = false;
+        for field in headers.of_kind(FieldKind::Connection) {
+            for token in list_elements(field.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     options.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
@@ -87,28 +76,38 @@ impl ConnectionOptions {
                 } else if token.eq_ignore_ascii_case(b"upgrade") {
                     options.upgrade = true;
                 } else {
-                    options.others = true;
+                    others = true;
                 }
             }
-            options.values.push(field.value.clone());
+        }
+        if others {
+            options.values = headers
+                .of_kind(FieldKind::Connection)
+                .map(|field| headers.share(field.value))
+                .collect();
         }
         options
     }
 
-    /// Every option, as received: each names a hop-by-hop field to remove.
-    pub fn tokens(&self) -> impl Iterator<Item = &[u8]> {
-        self.values.iter().flat_map(|v| list_elements(v))
+    /// The options other than `close`, `keep-alive` and `upgrade` (those are the flags), as
+    /// received: each names a hop-by-hop field to remove.
+    pub fn others(&self) -> impl Iterator<Item = &[u8]> {
+        self.values
+            .iter()
+            .flat_map(|v| list_elements(v))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case(b"close")
+                    && !t.eq_ignore_ascii_case(b"keep-alive")
+                    && !t.eq_ignore_ascii_case(b"upgrade")
+            })
     }
 
     /// Whether the field `name` was nominated as hop-by-hop (case-insensitive).
     pub fn nominates(&self, name: &[u8]) -> bool {
-        if !self.others {
-            // Only the three known options (the usual case): no need to walk the values.
-            return (self.upgrade && name.eq_ignore_ascii_case(b"upgrade"))
-                || (self.keep_alive && name.eq_ignore_ascii_case(b"keep-alive"))
-                || (self.close && name.eq_ignore_ascii_case(b"close"));
-        }
-        self.tokens().any(|t| t.eq_ignore_ascii_case(name))
+        (self.upgrade && name.eq_ignore_ascii_case(b"upgrade"))
+            || (self.keep_alive && name.eq_ignore_ascii_case(b"keep-alive"))
+            || (self.close && name.eq_ignore_ascii_case(b"close"))
+            || (!self.values.is_empty() && self.others().any(|t| t.eq_ignore_ascii_case(name)))
     }
 }
 
@@ -173,13 +172,13 @@ pub(crate) fn with_header_slots<'b, T>(
 ///
 /// Strict: exactly one field whose value is `1*DIGIT` that fits in u64. Identical duplicates and
 /// comma lists are refused (`Duplicate`), as nginx does.
-pub(crate) fn content_length(headers: &[HeaderField]) -> Result<Option<u64>, LengthError> {
+pub(crate) fn content_length(headers: &Headers) -> Result<Option<u64>, LengthError> {
     let mut found = None;
-    for field in headers.iter().filter(|f| f.is("content-length")) {
+    for field in headers.of_kind(FieldKind::ContentLength) {
         if found.is_some() {
             return Err(LengthError::Duplicate);
         }
-        let v = &field.value;
+        let v = field.value;
         if v.contains(&b',') {
             return Err(LengthError::Duplicate);
         }
@@ -219,10 +218,13 @@ pub(crate) enum TransferCoding {
 }
 
 /// Classifies the `Transfer-Encoding` fields.
-pub(crate) fn transfer_coding(headers: &[HeaderField]) -> TransferCoding {
+pub(crate) fn transfer_coding(headers: &Headers) -> TransferCoding {
+    if !headers.has(FieldKind::TransferEncoding) {
+        return TransferCoding::Absent;
+    }
     let mut lines = 0;
     let mut elements: Vec<&[u8]> = Vec::new();
-    for field in headers.iter().filter(|f| f.is("transfer-encoding")) {
+    for field in headers.of_kind(FieldKind::TransferEncoding) {
         lines += 1;
         // Keep empty elements visible: `chunked,` is not a clean single coding.
         elements.extend(field.value.split(|&b| b == b',').map(trim_ows));
@@ -253,13 +255,8 @@ pub(crate) fn transfer_coding(headers: &[HeaderField]) -> TransferCoding {
 mod tests {
     use super::*;
 
-    fn fields(list: &[(&str, &str)]) -> Vec<HeaderField> {
-        list.iter()
-            .map(|(n, v)| HeaderField {
-                name: Bytes::copy_from_slice(n.as_bytes()),
-                value: Bytes::copy_from_slice(v.as_bytes()),
-            })
-            .collect()
+    fn fields(list: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(list.iter().copied())
     }
 
     #[test]

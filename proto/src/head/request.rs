@@ -4,7 +4,8 @@
 //! smuggling vector: this module refuses anything the upstream could read differently, instead of
 //! repairing it. The request line is parsed by hand (httparse cannot tell a 505 from a 400 and
 //! accepts non-ASCII targets); the field lines are parsed by httparse, zero-copy: every `Bytes` in
-//! the returned `RequestHead` is a slice of the received head.
+//! the returned `RequestHead` is a slice of the received head, and its [`Headers`] are ranges of
+//! it.
 //!
 //! # Order of checks
 //!
@@ -31,8 +32,8 @@ use std::net::Ipv6Addr;
 use bytes::Bytes;
 
 use super::{
-    content_length, is_token, transfer_coding, trim_ows, BodyFraming, ConnectionOptions,
-    HeaderField, LengthError, TransferCoding, Version,
+    content_length, is_token, transfer_coding, trim_ows, BodyFraming, ConnectionOptions, FieldKind,
+    Headers, LengthError, TransferCoding, Version,
 };
 use crate::config::Config;
 use crate::error::RequestError;
@@ -49,7 +50,7 @@ pub struct RequestHead {
     /// The protocol version.
     pub version: Version,
     /// The received fields in order (minus fields dropped by policy, such as `_` in names).
-    pub headers: Vec<HeaderField>,
+    pub headers: Headers,
     /// The effective authority: an absolute-form target's authority, else the `Host` value.
     pub host: Option<Bytes>,
     /// How the request body is delimited: `None`, `Length` or `Chunked`.
@@ -85,8 +86,8 @@ impl RequestHead {
     }
 
     /// The value of the first field named `name` (case-insensitive), if any.
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        self.headers.iter().find(|f| f.is(name)).map(|f| &f.value)
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.value(name)
     }
 }
 
@@ -117,8 +118,8 @@ pub fn parse_request_head(head: Bytes, config: &Config) -> Result<RequestHead, R
     let framing = body_framing(&headers, request_line.version, config)?;
     let connection = ConnectionOptions::from_headers(&headers);
     let expect_continue = headers
-        .iter()
-        .any(|f| f.is("expect") && f.value.eq_ignore_ascii_case(b"100-continue"));
+        .of_kind(FieldKind::Expect)
+        .any(|f| f.value.eq_ignore_ascii_case(b"100-continue"));
 
     let RequestLine {
         method,
@@ -282,11 +283,7 @@ fn target_form<'a>(method: &[u8], target: &'a [u8]) -> Result<TargetForm<'a>, Re
 }
 
 /// Parses the field lines (everything after the request line) into zero-copy fields.
-fn parse_fields(
-    head: &Bytes,
-    fields: &[u8],
-    config: &Config,
-) -> Result<Vec<HeaderField>, RequestError> {
+fn parse_fields(head: &Bytes, fields: &[u8], config: &Config) -> Result<Headers, RequestError> {
     // httparse validates every name as a token, every value as field-vchar/SP/HTAB/obs-text, and
     // refuses lines that start with whitespace; `field_error` only runs to name the error.
     let max = config.limits.max_headers;
@@ -308,21 +305,36 @@ fn parse_fields(
     }
 }
 
-/// The parsed fields as zero-copy slices of `head`, minus those dropped by policy.
-fn collect(head: &Bytes, parsed: &[httparse::Header<'_>], config: &Config) -> Vec<HeaderField> {
-    let mut headers = Vec::with_capacity(parsed.len());
+/// The parsed fields as ranges of `head`, minus those dropped by policy.
+fn collect(head: &Bytes, parsed: &[httparse::Header<'_>], config: &Config) -> Headers {
+    let mut headers = Headers::with_capacity(head.clone(), parsed.len());
     for field in parsed {
         let name = field.name.as_bytes();
         // nginx `underscores_in_headers off` + `ignore_invalid_headers on`: drop silently.
-        if !config.underscores_in_headers && name.contains(&b'_') {
+        if !config.underscores_in_headers && has_underscore(name) {
             continue;
         }
-        headers.push(HeaderField {
-            name: head.slice_ref(name),
-            value: head.slice_ref(trim_ows(field.value)),
-        });
+        headers.push(name, trim_ows(field.value));
     }
     headers
+}
+
+/// Whether `name` holds `_`, eight bytes at a time (names are short; this runs for each one).
+fn has_underscore(name: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const UNDERSCORES: u64 = u64::from_le_bytes([b'_'; 8]);
+    let mut chunks = name.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            return true;
+        };
+        let word = u64::from_le_bytes(bytes) ^ UNDERSCORES;
+        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&b'_')
 }
 
 /// Names the rule a field section broke, once httparse refused it. A fold is reported as such
@@ -347,28 +359,28 @@ fn field_error(fields: &[u8], error: httparse::Error) -> RequestError {
 /// target's authority wins over `Host`).
 fn effective_host(
     head: &Bytes,
-    headers: &[HeaderField],
+    headers: &Headers,
     line: &RequestLine<'_>,
 ) -> Result<Option<Bytes>, RequestError> {
-    let mut hosts = headers.iter().filter(|f| f.is("host"));
+    let mut hosts = headers.of_kind(FieldKind::Host);
     let host = hosts.next();
     if hosts.next().is_some() {
         return Err(RequestError::DuplicateHost);
     }
     match host {
         None if line.version == Version::Http11 => return Err(RequestError::MissingHost),
-        Some(field) if !is_valid_host(&field.value) => return Err(RequestError::InvalidHost),
+        Some(field) if !is_valid_host(field.value) => return Err(RequestError::InvalidHost),
         _ => {}
     }
     Ok(match line.form {
         TargetForm::Absolute { authority, .. } => Some(head.slice_ref(authority)),
-        _ => host.map(|f| f.value.clone()),
+        _ => host.map(|f| headers.share(f.value)),
     })
 }
 
 /// Decides how the body is delimited (RFC 9112 §6.3), refusing every ambiguous combination.
 fn body_framing(
-    headers: &[HeaderField],
+    headers: &Headers,
     version: Version,
     config: &Config,
 ) -> Result<BodyFraming, RequestError> {
@@ -377,7 +389,7 @@ fn body_framing(
         if version == Version::Http10 {
             return Err(RequestError::TransferEncodingOnHttp10);
         }
-        if headers.iter().any(|f| f.is("content-length")) {
+        if headers.has(FieldKind::ContentLength) {
             return Err(RequestError::ContentLengthWithTransferEncoding);
         }
         return match coding {

@@ -12,12 +12,13 @@
 //! are refused rather than passed on, and a status outside 100..=599 is refused rather than
 //! relayed. Underscores in field names are allowed, as nginx allows them from upstreams.
 //!
-//! Parsing is zero-copy: names, values and the reason phrase are `Bytes` slices of the head.
+//! Parsing is zero-copy: the reason phrase is a `Bytes` slice of the head, the fields are
+//! [`Headers`] (ranges of it).
 
 use bytes::Bytes;
 
 use super::{
-    content_length, transfer_coding, trim_ows, BodyFraming, ConnectionOptions, HeaderField,
+    content_length, transfer_coding, trim_ows, BodyFraming, ConnectionOptions, FieldKind, Headers,
     LengthError, TransferCoding, Version,
 };
 use crate::config::Config;
@@ -33,7 +34,7 @@ pub struct ResponseHead {
     /// The reason phrase, as received (may be empty).
     pub reason: Bytes,
     /// The received fields in order.
-    pub headers: Vec<HeaderField>,
+    pub headers: Headers,
     /// The `Content-Length`, if any (validated).
     pub content_length: Option<u64>,
     /// `Transfer-Encoding: chunked` (validated as the single, final coding).
@@ -74,11 +75,8 @@ impl ResponseHead {
     }
 
     /// The values of every field named `name` (ASCII case-insensitive), in order.
-    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Bytes> + 'a {
-        self.headers
-            .iter()
-            .filter(move |f| f.is(name))
-            .map(|f| &f.value)
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.values(name)
     }
 }
 
@@ -102,12 +100,13 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
                 end,
                 parsed.version,
                 parsed.code,
+                parsed.reason.map(str::as_bytes),
                 collect(&head, parsed.headers),
             )),
             httparse::Status::Partial => None,
         })
     });
-    let (end, version, code, headers) = match parsed {
+    let (end, version, code, parsed_reason, headers) = match parsed {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Err(ResponseError::InvalidHead),
         Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
@@ -134,7 +133,11 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
     if version == Version::Http10 && status < 200 && status != 101 {
         return Err(ResponseError::InvalidHead);
     }
-    let reason = head.slice_ref(reason_phrase(buf)?);
+    // httparse's reason is the raw phrase unless it is empty (none, or one holding obs-text).
+    let reason = match parsed_reason {
+        Some(reason) if !reason.is_empty() => head.slice_ref(reason),
+        _ => head.slice_ref(reason_phrase(buf)?),
+    };
 
     let (content_length, chunked) = framing_fields(version, &headers)?;
     let connection = ConnectionOptions::from_headers(&headers);
@@ -149,24 +152,22 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
     })
 }
 
-/// The parsed fields as zero-copy slices of `head`, values trimmed.
-fn collect(head: &Bytes, parsed: &[httparse::Header<'_>]) -> Vec<HeaderField> {
-    parsed
-        .iter()
-        .map(|field| HeaderField {
-            name: head.slice_ref(field.name.as_bytes()),
-            value: head.slice_ref(trim_ows(field.value)),
-        })
-        .collect()
+/// The parsed fields as ranges of `head`, values trimmed.
+fn collect(head: &Bytes, parsed: &[httparse::Header<'_>]) -> Headers {
+    let mut headers = Headers::with_capacity(head.clone(), parsed.len());
+    for field in parsed {
+        headers.push(field.name.as_bytes(), trim_ows(field.value));
+    }
+    headers
 }
 
 /// Validates `Content-Length` and `Transfer-Encoding` together: `(content_length, chunked)`.
 fn framing_fields(
     version: Version,
-    headers: &[HeaderField],
+    headers: &Headers,
 ) -> Result<(Option<u64>, bool), ResponseError> {
     let coding = transfer_coding(headers);
-    let has_length = headers.iter().any(|f| f.is("content-length"));
+    let has_length = headers.has(FieldKind::ContentLength);
     if coding != TransferCoding::Absent && has_length {
         return Err(ResponseError::ContentLengthWithTransferEncoding);
     }
@@ -244,7 +245,7 @@ mod tests {
     }
 
     fn value<'a>(head: &'a ResponseHead, name: &'a str) -> Option<&'a [u8]> {
-        head.values(name).next().map(|v| v.as_ref())
+        head.values(name).next()
     }
 
     /// `name: input => |head| checks;` – the head parses and the checks hold.
@@ -309,7 +310,7 @@ mod tests {
             assert_eq!(h.status, 101);
         }
         underscores_in_names_are_allowed_from_upstreams: b"HTTP/1.1 200 OK\r\nX_Custom_Thing: yes\r\n\r\n" => |h| {
-            assert_eq!(h.headers[0].name.as_ref(), b"X_Custom_Thing");
+            assert_eq!(h.headers.get(0).map(|f| f.name), Some(&b"X_Custom_Thing"[..]));
         }
         values_are_trimmed_and_keep_inner_whitespace: b"HTTP/1.1 200 OK\r\nX-A: \t a  b \t\r\nX-B:\r\nX-C:    \r\n\r\n" => |h| {
             assert_eq!(value(&h, "X-A"), Some(&b"a  b"[..]));
@@ -320,9 +321,9 @@ mod tests {
             assert_eq!(value(&h, "x-a"), Some(&b"caf\xe9"[..]));
         }
         names_keep_their_case_and_order: b"HTTP/1.1 200 OK\r\nset-COOKIE: a\r\nSet-Cookie: b\r\n\r\n" => |h| {
-            let values: Vec<&[u8]> = h.values("set-cookie").map(|v| v.as_ref()).collect();
+            let values: Vec<&[u8]> = h.values("set-cookie").collect();
             assert_eq!(values, vec![&b"a"[..], b"b"]);
-            assert_eq!(h.headers[0].name.as_ref(), b"set-COOKIE");
+            assert_eq!(h.headers.get(0).map(|f| f.name), Some(&b"set-COOKIE"[..]));
         }
         a_lone_chunked_coding_is_chunked_framing: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n" => |h| {
             assert!(h.chunked);
@@ -429,11 +430,8 @@ mod tests {
         let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\nX-A: v\r\n\r\n");
         let range = head.as_ptr_range();
         let parsed = parse_response_head(head.clone(), &Config::default()).expect("parses");
-        for part in [
-            &parsed.reason,
-            &parsed.headers[0].name,
-            &parsed.headers[0].value,
-        ] {
+        let field = parsed.headers.get(0).expect("one field");
+        for part in [&parsed.reason[..], field.name, field.value] {
             assert!(range.contains(&part.as_ptr()), "{part:?} was copied");
         }
     }
@@ -472,10 +470,10 @@ mod tests {
                 assert!((100..=599).contains(&h.status));
                 let clean = |s: &[u8]| !s.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
                 assert!(clean(&h.reason), "reason {:?}", h.reason);
-                for f in &h.headers {
-                    assert!(crate::head::is_token(&f.name), "name {:?}", f.name);
-                    assert!(clean(&f.value), "value {:?}", f.value);
-                    assert_eq!(trim_ows(&f.value), f.value.as_ref());
+                for f in h.headers.iter() {
+                    assert!(crate::head::is_token(f.name), "name {:?}", f.name);
+                    assert!(clean(f.value), "value {:?}", f.value);
+                    assert_eq!(trim_ows(f.value), f.value);
                 }
             }
         }

@@ -110,22 +110,25 @@ impl HeadScanner {
 
 /// The offset of the first LF in `buf` at or after `from`, eight bytes at a time.
 fn find_line_feed(buf: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const LF: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let rest = buf.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
     let mut at = from;
-    while let Some(chunk) = buf.get(at..at + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        // Non-zero iff some byte is an LF (the classic has-zero-byte test on `word ^ LF`).
-        let word = u64::from_ne_bytes(bytes) ^ LF;
-        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
-            break;
+    for chunk in &mut chunks {
+        let bytes: [u8; 8] = chunk.try_into().ok()?;
+        // The classic has-zero-byte test on `word ^ LF`: the lowest set bit marks the first LF
+        // exactly (a false positive can only sit above a real one), in little-endian order.
+        let word = u64::from_le_bytes(bytes) ^ LF;
+        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
-    buf.get(at..)?
+    chunks
+        .remainder()
         .iter()
         .position(|&b| b == b'\n')
         .map(|p| at + p)

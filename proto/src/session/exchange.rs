@@ -414,7 +414,7 @@ impl Session {
         let mut head = BytesMut::with_capacity(512);
         rewrite::write_switch_response(response, &accepted, &mut head);
         self.to_client.push(head.freeze());
-        let protocol = Bytes::copy_from_slice(accepted.protocol());
+        let protocol = accepted.protocol_bytes();
         let early = self.from_upstream.take_all();
         let held = self.from_client.take_all();
         let (early_len, held_len) = (early.len(), held.len());
