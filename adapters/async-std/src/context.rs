@@ -1,8 +1,9 @@
 //! The state shared by every connection of a listener.
 //!
-//! Sessions are independent except for three things, kept here: the idle upstream connections
+//! Sessions are independent except for four things, kept here: the idle upstream connections
 //! (the pool, whose policy is proto's [`Pool`]), how many sessions are open (for leak checks and
-//! for a shutdown that waits for them), and the shutdown signal every task listens to.
+//! for a shutdown that waits for them), the shutdown signal every task listens to, and the
+//! sessions' deadlines (one thread for all of them: see `deadlines`).
 
 use std::future::{poll_fn, Future};
 use std::net::TcpStream;
@@ -16,6 +17,7 @@ use async_io::{Async, Timer};
 use event_listener::{Event, EventListener, Listener};
 use switchyard_proto::{Pool, Pooled};
 
+use crate::deadlines::Deadlines;
 use crate::ProxyConfig;
 
 /// How often [`Context::run_pool_expiry`] closes expired idle upstream connections.
@@ -36,6 +38,7 @@ pub struct Context {
     shut_down: AtomicBool,
     /// Notified once, by [`Context::shutdown`].
     shutdown: Event,
+    deadlines: Deadlines,
 }
 
 impl Context {
@@ -48,6 +51,7 @@ impl Context {
             drained: Event::new(),
             shut_down: AtomicBool::new(false),
             shutdown: Event::new(),
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -99,6 +103,11 @@ impl Context {
             let expired = self.lock_pool().handle_timeout(Instant::now());
             drop(expired);
         }
+    }
+
+    /// The sessions' deadlines.
+    pub(crate) fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
     }
 
     /// A listener for the shutdown signal, or `None` if it was already given.

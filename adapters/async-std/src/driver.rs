@@ -2,12 +2,13 @@
 //!
 //! [`Drive`] is the drive loop of the adapter contract as a `Future`: each time it is polled it
 //! drains the session's events, then tries, in order, the upstream connect, the writes, the reads
-//! and the timer. The first step that tells the session something sends it back to draining
+//! and the deadline. The first step that tells the session something sends it back to draining
 //! events (the contract's "after any input, drain `poll_event`"); when no step can progress, every
-//! step has registered its wake-up (socket readiness, the connect, the timer, the shutdown
-//! signal) and the future returns `Pending`. One task, no channels, no split streams, and a single
-//! timer, re-armed only when the session's deadline moves *earlier* (a busy tunnel pushes its
-//! deadlines later on every read; the timer then fires once, early, and is re-armed).
+//! step has registered its wake-up (socket readiness, the connect, the deadline, the shutdown
+//! signal) and the future returns `Pending`. One task, no channels, no split streams. The
+//! deadline is an entry in the context's shared deadline table (see `deadlines`), replaced only
+//! when the session's deadline moves *earlier* (a busy tunnel pushes its deadlines later on
+//! every read; the entry then fires once, early, and is replaced).
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
@@ -15,12 +16,13 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Async;
 use event_listener::EventListener;
 use futures_io::{AsyncRead, AsyncWrite};
 use switchyard_proto::{ClientInfo, Event, Failover, Pooled, Session, Side, Summary};
 
 use crate::context::{Conn, Context, OpenSession};
+use crate::deadlines::Registration;
 use crate::io::{read_tcp, shutdown_tcp, write_tcp, Outcome, Peer, Readiness, StreamPeer, TcpPeer};
 use crate::upstream::{dial, Dial};
 
@@ -50,7 +52,7 @@ pub async fn proxy_tcp_connection(
     if let Err(e) = client.get_ref().set_nodelay(true) {
         log::debug!("TCP_NODELAY on the client socket: {e}");
     }
-    Drive::new(TcpPeer::new(client), info, ctx).await
+    Drive::new(TcpPeer::accepted(client), info, ctx).await
 }
 
 /// The upstream connection of a session.
@@ -82,9 +84,8 @@ struct Drive<'a, C> {
     upstream: Upstream,
     /// Where the current request is in its failover order.
     failover: Failover,
-    timer: Timer,
-    /// The deadline the timer is armed for.
-    armed: Option<Instant>,
+    /// The session's entry in the context's deadline table.
+    deadline: Registration,
     /// `None` when shutdown was already under way at the start.
     shutdown: Option<EventListener>,
     _open: OpenSession<'a>,
@@ -103,8 +104,7 @@ impl<'a, C: Peer + Unpin> Drive<'a, C> {
             client: Some(client),
             upstream: Upstream::None,
             failover: Failover::default(),
-            timer: Timer::never(),
-            armed: None,
+            deadline: Registration::default(),
         }
     }
 
@@ -274,28 +274,19 @@ impl<'a, C: Peer + Unpin> Drive<'a, C> {
         }
     }
 
-    /// Fires the session's deadline, or arms the one timer for it.
+    /// Fires the session's deadline, or registers it to be woken then.
     fn poll_timer(&mut self, cx: &mut TaskContext<'_>, now: Instant) -> bool {
         let Some(deadline) = self.session.poll_timeout() else {
             return false;
         };
         if deadline <= now {
-            self.armed = None;
             self.session.handle_timeout(now);
             return true;
         }
-        if self.armed.map_or(true, |armed| deadline < armed) {
-            self.timer.set_at(deadline);
-            self.armed = Some(deadline);
-        }
-        match Pin::new(&mut self.timer).poll(cx) {
-            Poll::Pending => false,
-            // Armed for an earlier deadline that has since moved: look again.
-            Poll::Ready(_) => {
-                self.armed = None;
-                true
-            }
-        }
+        self.ctx
+            .deadlines()
+            .register(&mut self.deadline, deadline, now, cx.waker());
+        false
     }
 
     /// The session ended: close both connections and log how it went.
@@ -312,6 +303,12 @@ impl<'a, C: Peer + Unpin> Drive<'a, C> {
         self.upstream = Upstream::None;
         log::info!("{}: closed by shutdown", PeerName(self.peer));
         self.session.handle_shutdown()
+    }
+}
+
+impl<C> Drop for Drive<'_, C> {
+    fn drop(&mut self) {
+        self.ctx.deadlines().cancel(&mut self.deadline);
     }
 }
 

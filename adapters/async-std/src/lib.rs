@@ -1,12 +1,12 @@
 //! # switchyard-async-std: the Switchyard driver over async-std I/O
 //!
 //! [`switchyard_proto`] decides everything about HTTP and owns no socket; this crate owns the
-//! sockets, the timer and the tasks, and feeds the core what happened. It makes no protocol
+//! sockets, the timers and the tasks, and feeds the core what happened. It makes no protocol
 //! decision of its own: every status code, header and deadline comes from
 //! [`Session`](switchyard_proto::Session).
 //!
 //! One client connection is one task, driven by one hand-written future that polls both sockets'
-//! reads and writes, the upstream connect and one timer (no channels, no split streams). On TCP it
+//! reads and writes, the upstream connect and its deadline (no channels, no split streams). On TCP it
 //! waits for readiness before lending the session a receive buffer, so an idle tunnel holds no
 //! data buffer at all; tunnelled bytes are copied once in user space (read into the session's
 //! buffer, written from it with vectored writes).
@@ -61,12 +61,14 @@
 //! | `io` | reading into and writing from a session: TCP with readiness, any futures-io stream |
 //! | `upstream` | the failover order over the upstream group, dialling |
 //! | `context` | shared per-listener state: config, upstream pool, session count, shutdown |
+//! | `deadlines` | every session's next deadline, fired by one thread per context |
 //! | `accept` | the accept loop and [`serve`] |
 //! | `runtime` | [`spawn`]: own executor threads and the [`ProxyHandle`] |
 //! | `bin/switchyard.rs` | the quick-mode binary |
 
 mod accept;
 mod context;
+mod deadlines;
 mod driver;
 mod io;
 mod runtime;
