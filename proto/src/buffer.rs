@@ -20,6 +20,8 @@ use bytes::{Buf, Bytes, BytesMut};
 pub(crate) struct Inbox {
     buf: BytesMut,
     filled: usize,
+    /// Length of the room last handed out by `spare()` (to tell a short read).
+    lent: usize,
 }
 
 impl Inbox {
@@ -33,7 +35,14 @@ impl Inbox {
             let capacity = self.buf.capacity();
             self.buf.resize(capacity, 0);
         }
+        self.lent = n;
         &mut self.buf[self.filled..self.filled + n]
+    }
+
+    /// Whether `n` bytes read into the room last handed out by `spare()` is a short read: the
+    /// peer had nothing more to send at that moment.
+    pub(crate) fn is_short_read(&self, n: usize) -> bool {
+        n < self.lent
     }
 
     /// Keeps the first `n` bytes of the room handed out by `spare()`; returns how many were kept.

@@ -327,9 +327,26 @@ fn the_tunnel_read_window_starts_small_and_grows_with_full_reads() {
 #[test]
 fn an_idle_tunnel_gives_its_buffers_back_and_a_busy_one_keeps_them() {
     let mut h = upgraded();
-    h.client_sends(&[5u8; 4000]);
-    h.upstream_sends(&[6u8; 4000]);
-    assert!(h.session.buffer_memory() > 0);
+    // A full read keeps its receive buffer: more is probably coming.
+    let window = h.session.read_window(Side::Client);
+    h.session.read_buf(Side::Client).fill(5);
+    h.session.handle_read(Side::Client, window, h.now);
+    assert!(
+        h.session.buffer_memory() > 0,
+        "a busy direction keeps its buffer"
+    );
+    // A short read that leaves nothing waiting frees it at once, even before the written
+    // bytes are gone (they keep their own part of the allocation alive).
+    h.session.read_buf(Side::Client)[..7].fill(5);
+    h.session.handle_read(Side::Client, 7, h.now);
+    assert_eq!(
+        h.session.buffer_memory(),
+        window + 7,
+        "only the queued output is left"
+    );
+    h.pump();
+    assert_eq!(h.session.buffer_memory(), 0, "paused: no data buffer held");
+    assert_eq!(h.take_upstream(), vec![5u8; window + 7]);
     // Bounded by the head buffer plus one window per direction, however much flows.
     let bound = 2 * (32 * 1024 + 1) + 2 * 16 * 1024;
     for _ in 0..50 {
@@ -344,8 +361,17 @@ fn an_idle_tunnel_gives_its_buffers_back_and_a_busy_one_keeps_them() {
     h.advance(std::time::Duration::from_millis(1500));
     assert_eq!(h.session.buffer_memory(), 0, "idle: no data buffer held");
     h.client_sends(b"again");
-    assert_eq!(h.take_upstream().len(), 4000 * 51 + 5);
-    assert_eq!(h.take_client().len(), 4000 * 51);
+    assert_eq!(h.take_upstream().len(), 4000 * 50 + 5);
+    assert_eq!(h.take_client().len(), 4000 * 50);
+}
+
+#[test]
+fn a_read_that_finds_nothing_gives_the_lent_buffer_back() {
+    let mut h = upgraded();
+    assert!(!h.session.read_buf(Side::Upstream).is_empty());
+    assert!(h.session.buffer_memory() > 0, "lent");
+    h.session.handle_read(Side::Upstream, 0, h.now);
+    assert_eq!(h.session.buffer_memory(), 0, "WouldBlock: nothing kept");
 }
 
 #[test]

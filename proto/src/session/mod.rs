@@ -358,9 +358,20 @@ impl Session {
 
     /// `n` bytes were read from `side` into the buffer given by [`read_buf`](Self::read_buf).
     /// `n == 0` is **not** EOF: report EOF with [`handle_eof`](Self::handle_eof).
+    ///
+    /// A short read (fewer bytes than lent, `0` included) means the peer has paused: once its
+    /// bytes are processed, the receive buffer is freed if nothing of it waits (the bytes
+    /// queued for the other peer keep their part of it alive until written). Memory then
+    /// follows the traffic: an idle tunnel holds no buffer, and buffers go back to the
+    /// allocator in the order they were taken, so a burst of new connections does not leave
+    /// freed buffers scattered between long-lived ones (which the allocator cannot return).
     pub fn handle_read(&mut self, side: Side, n: usize, now: Instant) {
+        let paused = self.inbox(side).is_short_read(n);
         let n = self.inbox(side).commit(n);
         self.received(side, n, now);
+        if paused {
+            self.inbox(side).release_if_empty();
+        }
     }
 
     /// Bytes were read from `side` (a copying alternative to [`read_buf`](Self::read_buf));
@@ -471,9 +482,11 @@ impl Session {
         self.process(now);
     }
 
-    /// Frees the buffers that hold no bytes. The session does this by itself one second
-    /// after the last read ([`Timer::IdleBuffers`]); a driver may call it earlier, e.g. before
-    /// parking a connection.
+    /// Frees the buffers that hold no bytes and shrinks the read windows back to their first
+    /// size. The session does this by itself one second after the last read
+    /// ([`Timer::IdleBuffers`]), and frees an empty receive buffer after every short read (see
+    /// [`handle_read`](Self::handle_read)); a driver may call it earlier, e.g. before parking a
+    /// connection.
     pub fn release_idle_buffers(&mut self) {
         self.read_cap = [INITIAL_RELAY_WINDOW; 2];
         self.from_client.release_if_empty();
