@@ -417,8 +417,37 @@ impl Driver {
                 self.after_input()?;
             }
             Op::ReleaseIdleBuffers => self.session.release_idle_buffers(),
+            Op::Shutdown => self.shut_down()?,
         }
         self.check_state()
+    }
+
+    /// The driver shuts down: the session closes at once, with the summary a `Close` would
+    /// carry, and no event follows (checked by `after_input` and `check_state`).
+    fn shut_down(&mut self) -> Checked {
+        let was_closed = self.closed;
+        let summary = self.session.handle_shutdown();
+        ensure!(
+            self.session.is_closed(),
+            "session.shutdown-closes",
+            "open after handle_shutdown()"
+        );
+        if !was_closed {
+            ensure!(
+                summary.tunnelled == self.tunnel.is_some(),
+                "session.summary",
+                "tunnelled {} but TunnelEstablished seen: {}",
+                summary.tunnelled,
+                self.tunnel.is_some()
+            );
+        }
+        self.closed = true;
+        if let Some(last) = self.uses.last_mut() {
+            last.released = true;
+        }
+        self.connecting = false;
+        self.connected = false;
+        self.after_input()
     }
 
     /// Drains and checks the events after an input.
