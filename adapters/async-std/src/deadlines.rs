@@ -203,83 +203,93 @@ mod tests {
         false
     }
 
+    /// A table, a counting waker and a registration, at `now`.
+    struct Fixture {
+        deadlines: Deadlines,
+        counter: Arc<Counter>,
+        waker: Waker,
+        now: Instant,
+        reg: Registration,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let counter = Arc::new(Counter::default());
+            Self {
+                deadlines: Deadlines::default(),
+                waker: Waker::from(Arc::clone(&counter)),
+                counter,
+                now: Instant::now(),
+                reg: Registration::default(),
+            }
+        }
+
+        /// Registers `reg` for `after` from the fixture's start.
+        fn register(&mut self, after: Duration) {
+            let at = self.now + after;
+            self.deadlines
+                .register(&mut self.reg, at, Instant::now(), &self.waker);
+        }
+
+        fn woken(&self) -> usize {
+            self.counter.0.load(Ordering::SeqCst)
+        }
+    }
+
     #[test]
     fn fires_at_the_deadline_not_before() {
-        let deadlines = Deadlines::default();
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let now = Instant::now();
-        let mut reg = Registration::default();
-        deadlines.register(&mut reg, now + Duration::from_millis(50), now, &waker);
+        let mut f = Fixture::new();
+        f.register(Duration::from_millis(50));
         thread::sleep(Duration::from_millis(20));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-        assert!(wait_for(&counter, 1));
-        assert!(now.elapsed() >= Duration::from_millis(50));
+        assert_eq!(f.woken(), 0);
+        assert!(wait_for(&f.counter, 1));
+        assert!(f.now.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]
     fn an_earlier_deadline_wakes_the_sleeping_thread() {
-        let deadlines = Deadlines::default();
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let now = Instant::now();
-        let (mut far, mut near) = (Registration::default(), Registration::default());
-        deadlines.register(&mut far, now + Duration::from_secs(3600), now, &waker);
+        let mut f = Fixture::new();
+        let mut far = Registration::default();
+        f.deadlines
+            .register(&mut far, f.now + Duration::from_secs(3600), f.now, &f.waker);
         thread::sleep(Duration::from_millis(10));
-        deadlines.register(&mut near, now + Duration::from_millis(20), now, &waker);
-        assert!(wait_for(&counter, 1));
-        assert!(now.elapsed() < Duration::from_secs(5));
+        f.register(Duration::from_millis(20));
+        assert!(wait_for(&f.counter, 1));
+        assert!(f.now.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
     fn a_later_deadline_keeps_the_entry_and_a_cancelled_one_never_fires() {
-        let deadlines = Deadlines::default();
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let now = Instant::now();
-        let mut reg = Registration::default();
-        deadlines.register(&mut reg, now + Duration::from_millis(30), now, &waker);
-        let kept = reg.key;
-        deadlines.register(&mut reg, now + Duration::from_secs(60), now, &waker);
-        assert_eq!(reg.key, kept, "a later deadline keeps the earlier entry");
+        let mut f = Fixture::new();
+        f.register(Duration::from_millis(30));
+        let kept = f.reg.key;
+        f.register(Duration::from_secs(60));
+        assert_eq!(f.reg.key, kept, "a later deadline keeps the earlier entry");
         // An earlier one replaces it.
-        deadlines.register(&mut reg, now + Duration::from_millis(10), now, &waker);
-        assert_ne!(reg.key, kept);
-        assert_eq!(deadlines.shared.lock().entries.len(), 1);
-        deadlines.cancel(&mut reg);
+        f.register(Duration::from_millis(10));
+        assert_ne!(f.reg.key, kept);
+        assert_eq!(f.deadlines.shared.lock().entries.len(), 1);
+        f.deadlines.cancel(&mut f.reg);
         thread::sleep(Duration::from_millis(60));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(f.woken(), 0);
     }
 
     #[test]
     fn an_entry_that_fired_is_registered_again() {
-        let deadlines = Deadlines::default();
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let start = Instant::now();
-        let mut reg = Registration::default();
-        deadlines.register(&mut reg, start + Duration::from_millis(5), start, &waker);
-        assert!(wait_for(&counter, 1));
+        let mut f = Fixture::new();
+        f.register(Duration::from_millis(5));
+        assert!(wait_for(&f.counter, 1));
         // The session's deadline moved later meanwhile: its old entry is gone.
-        let now = Instant::now();
-        deadlines.register(&mut reg, now + Duration::from_millis(5), now, &waker);
-        assert!(wait_for(&counter, 2));
+        f.now = Instant::now();
+        f.register(Duration::from_millis(5));
+        assert!(wait_for(&f.counter, 2));
     }
 
     #[test]
     fn dropping_stops_the_thread() {
-        let deadlines = Deadlines::default();
-        let waker = Waker::from(Arc::new(Counter::default()));
-        let now = Instant::now();
-        let mut reg = Registration::default();
-        deadlines.register(&mut reg, now + Duration::from_secs(3600), now, &waker);
-        let thread = deadlines
-            .thread
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|t| t.thread().id());
-        assert!(thread.is_some());
-        drop(deadlines); // joins; a hang here fails the test by timeout
+        let mut f = Fixture::new();
+        f.register(Duration::from_secs(3600));
+        assert!(f.deadlines.thread.lock().unwrap().is_some());
+        drop(f); // joins; a hang here fails the test by timeout
     }
 }

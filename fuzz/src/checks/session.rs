@@ -20,7 +20,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_proto::{ClientInfo, Config, Event, Session, Side};
+use switchyard_proto::{ClientInfo, Config, Event, Session, Side, Summary};
 
 use super::scenario::{decode, Op};
 use super::streams;
@@ -433,21 +433,27 @@ impl Driver {
             "open after handle_shutdown()"
         );
         if !was_closed {
-            ensure!(
-                summary.tunnelled == self.tunnel.is_some(),
-                "session.summary",
-                "tunnelled {} but TunnelEstablished seen: {}",
-                summary.tunnelled,
-                self.tunnel.is_some()
-            );
+            self.closed_with(&summary)?;
         }
+        self.after_input()
+    }
+
+    /// The session ended (a `Close` event, or `handle_shutdown`) with `summary`.
+    fn closed_with(&mut self, summary: &Summary) -> Checked {
         self.closed = true;
         if let Some(last) = self.uses.last_mut() {
             last.released = true;
         }
         self.connecting = false;
         self.connected = false;
-        self.after_input()
+        ensure!(
+            summary.tunnelled == self.tunnel.is_some(),
+            "session.summary",
+            "tunnelled {} but TunnelEstablished seen: {}",
+            summary.tunnelled,
+            self.tunnel.is_some()
+        );
+        Ok(())
     }
 
     /// Drains and checks the events after an input.
@@ -531,21 +537,7 @@ impl Driver {
                     );
                     self.shut[index(side)] = true;
                 }
-                Event::Close(summary) => {
-                    self.closed = true;
-                    if let Some(last) = self.uses.last_mut() {
-                        last.released = true;
-                    }
-                    self.connecting = false;
-                    self.connected = false;
-                    ensure!(
-                        summary.tunnelled == self.tunnel.is_some(),
-                        "session.summary",
-                        "tunnelled {} but TunnelEstablished seen: {}",
-                        summary.tunnelled,
-                        self.tunnel.is_some()
-                    );
-                }
+                Event::Close(summary) => self.closed_with(&summary)?,
                 _ => {}
             }
         }
