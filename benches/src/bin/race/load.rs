@@ -59,8 +59,8 @@ pub(crate) struct Measured {
     pub(crate) seconds: f64,
     /// Latencies of operations inside the window, in nanoseconds, sorted.
     pub(crate) latencies: Vec<u64>,
-    /// The proxy's CPU time in the window, in clock ticks.
-    pub(crate) cpu_ticks: u64,
+    /// The proxy's CPU time in the window.
+    pub(crate) cpu: procs::CpuTicks,
     /// Failed operations (refused, reset, wrong bytes, over the step limit).
     pub(crate) errors: u64,
     /// The first error seen, to tell what went wrong.
@@ -156,7 +156,7 @@ async fn measure(shared: &Shared, pids: &[u32], mut tasks: JoinSet<Vec<u64>>) ->
         count: count1 - count0,
         seconds: (shared.end - shared.start).as_secs_f64(),
         latencies,
-        cpu_ticks: cpu1.saturating_sub(cpu0),
+        cpu: cpu1.since(cpu0),
         errors: errors1 - errors0,
         first_error: shared.first_error.get().cloned(),
     }

@@ -371,17 +371,45 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
-/// User plus system CPU time of the processes, in clock ticks.
-pub(crate) fn cpu_ticks(pids: &[u32]) -> u64 {
+/// CPU time of the processes, in clock ticks, split as the kernel accounts it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CpuTicks {
+    /// In user space (the proxy's own code and its libraries).
+    pub(crate) user: u64,
+    /// In the kernel on the processes' behalf (system calls, and on the loopback most of the
+    /// TCP work of both ends of each connection).
+    pub(crate) system: u64,
+}
+
+impl CpuTicks {
+    /// User plus system time.
+    pub(crate) fn total(self) -> u64 {
+        self.user + self.system
+    }
+
+    /// What was used since `earlier`.
+    pub(crate) fn since(self, earlier: Self) -> Self {
+        Self {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// CPU time of the processes so far.
+pub(crate) fn cpu_ticks(pids: &[u32]) -> CpuTicks {
     pids.iter()
         .filter_map(|&pid| {
             let fields = stat_fields(pid)?;
             // utime and stime are fields 14 and 15 of stat; the state is field 3.
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(CpuTicks { user, system })
         })
-        .sum()
+        .fold(CpuTicks::default(), |sum, t| CpuTicks {
+            user: sum.user + t.user,
+            system: sum.system + t.system,
+        })
 }
 
 /// Resident memory of the processes (`VmRSS`), in bytes.

@@ -109,6 +109,12 @@ impl Race {
                 r.record(kind, "upgrade_p99", m.quantile(0.99) / 1e6);
                 r.record(kind, "cpu_per_upgrade", per);
                 r.record(kind, "busy_upgrades", busy);
+                let total = m.cpu.total().max(1) as f64;
+                r.record(
+                    kind,
+                    "user_share_upgrades",
+                    m.cpu.user as f64 / total * 100.0,
+                );
                 eprintln!(
                     "race:   upgrades {name}: {:.0}/s, {per:.1} µs CPU each",
                     m.rate()
@@ -211,12 +217,12 @@ impl Race {
 
     /// The proxy's CPU time in the window, in microseconds.
     fn cpu_us(&self, m: &Measured) -> f64 {
-        m.cpu_ticks as f64 / self.ticks * 1e6
+        m.cpu.total() as f64 / self.ticks * 1e6
     }
 
     /// The share of one core the proxy used during the window, in percent.
     fn busy(&self, m: &Measured) -> f64 {
-        m.cpu_ticks as f64 / self.ticks / m.seconds * 100.0
+        m.cpu.total() as f64 / self.ticks / m.seconds * 100.0
     }
 
     fn check(&mut self, round: usize, test: &str, name: &str, m: &Measured) {

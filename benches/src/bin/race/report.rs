@@ -58,6 +58,11 @@ pub(crate) const METRICS: &[Metric] = &[
         Target::RatioAtMost(0.7),
     ),
     metric("busy_upgrades", "proxy CPU busy during upgrades (%)", 0),
+    metric(
+        "user_share_upgrades",
+        "of which in user space (%; the rest is the kernel: TCP and system calls)",
+        0,
+    ),
     with(
         metric(
             "throughput",
