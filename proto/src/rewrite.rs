@@ -66,12 +66,27 @@ pub(crate) fn put_u64(out: &mut BytesMut, mut n: u64) {
 pub(crate) fn put_ip(out: &mut BytesMut, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            // At most `255.255.255.255` (15 bytes, so every index is in bounds): written on the
+            // stack, appended once.
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.extend_from_slice(b".");
+                    text[len] = b'.';
+                    len += 1;
                 }
-                put_u64(out, u64::from(octet));
+                let digits = [octet / 100, octet / 10 % 10, octet % 10];
+                let skip = match octet {
+                    0..=9 => 2,
+                    10..=99 => 1,
+                    _ => 0,
+                };
+                for d in &digits[skip..] {
+                    text[len] = b'0' + d;
+                    len += 1;
+                }
             }
+            out.extend_from_slice(&text[..len]);
         }
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
@@ -202,7 +217,7 @@ pub fn write_upstream_request(
             || kind == FieldKind::Expect
             || kind.is_hop_or_framing()
             || (config.forwarded_headers && kind.is_forwarded())
-            || connection.nominates(field.name)
+            || connection.nominates_field(&field)
             || (has_rules && suppressed_by_rules(config, 0, field.name));
         !dropped
     });
@@ -291,7 +306,7 @@ fn write_forwarded(
 /// Relays the fields of a response minus hop-by-hop, framing and nominated fields.
 fn put_end_to_end_fields(response: &ResponseHead, out: &mut BytesMut) {
     response.headers.write_lines(out, |field| {
-        !field.kind().is_hop_or_framing() && !response.connection.nominates(field.name)
+        !field.kind().is_hop_or_framing() && !response.connection.nominates_field(&field)
     });
 }
 

@@ -390,3 +390,28 @@ fn error_responses_to_head_requests_have_no_body() {
     write_error_response(StatusCode(502), true, &mut out);
     assert!(out.ends_with(b"Content-Length: 16\r\nConnection: close\r\n\r\n"));
 }
+
+#[test]
+fn ipv4_addresses_are_written_as_display_writes_them() {
+    for octets in [
+        [0, 0, 0, 0],
+        [255, 255, 255, 255],
+        [192, 0, 2, 7],
+        [10, 99, 100, 9],
+    ] {
+        for rotate in 0..4 {
+            let mut octets = octets;
+            octets.rotate_left(rotate);
+            let ip = IpAddr::from(octets);
+            let mut out = BytesMut::new();
+            put_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+        }
+    }
+    for n in 0..=255u8 {
+        let ip = IpAddr::from([n, n / 3, 255 - n, n % 10]);
+        let mut out = BytesMut::new();
+        put_ip(&mut out, ip);
+        assert_eq!(out, ip.to_string().as_bytes());
+    }
+}

@@ -59,6 +59,11 @@ impl FieldKind {
         }
     }
 
+    /// This kind's bit in [`Headers`]' set of present kinds.
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     /// Hop-by-hop or framing: never relayed as received, in either direction.
     pub(crate) fn is_hop_or_framing(self) -> bool {
         matches!(
@@ -123,6 +128,9 @@ struct Span {
 pub struct Headers {
     bytes: Bytes,
     spans: Vec<Span>,
+    /// One bit per [`FieldKind`] present (`FieldKind::bit`): the checks that look for a kind
+    /// most heads lack (`Transfer-Encoding`, `Expect`...) cost one test instead of a pass.
+    kinds: u32,
 }
 
 impl Headers {
@@ -131,7 +139,22 @@ impl Headers {
         Self {
             bytes,
             spans: Vec::with_capacity(capacity),
+            kinds: 0,
         }
+    }
+
+    /// Appends the field whose name and value lie at `name` and `value` in the buffer given to
+    /// `with_capacity` (ranges outside it read as empty). `canonical`: the line is exactly
+    /// `name: value\r\n` there (the parser knows; see `Span::canonical`).
+    pub(crate) fn push_span(&mut self, name: Range<usize>, value: Range<usize>, canonical: bool) {
+        let kind = FieldKind::of(self.bytes.get(name.clone()).unwrap_or_default());
+        self.kinds |= kind.bit();
+        self.spans.push(Span {
+            name,
+            value,
+            kind,
+            canonical,
+        });
     }
 
     /// Appends a field whose name and value are slices of the buffer given to `with_capacity`
@@ -145,10 +168,12 @@ impl Headers {
                 && byte(name_at.end.saturating_add(1)) == Some(b' ')
                 && byte(value_at.end) == Some(b'\r')
                 && byte(value_at.end.saturating_add(1)) == Some(b'\n');
+            let kind = FieldKind::of(name);
+            self.kinds |= kind.bit();
             self.spans.push(Span {
                 name: name_at,
                 value: value_at,
-                kind: FieldKind::of(name),
+                kind,
                 canonical,
             });
         }
@@ -171,17 +196,11 @@ impl Headers {
             bytes.extend_from_slice(value);
             ranges.push((name_start..value_start, value_start..bytes.len()));
         }
-        let bytes = bytes.freeze();
-        let spans = ranges
-            .into_iter()
-            .map(|(name, value)| Span {
-                kind: FieldKind::of(bytes.get(name.clone()).unwrap_or_default()),
-                name,
-                value,
-                canonical: false,
-            })
-            .collect();
-        Self { bytes, spans }
+        let mut headers = Self::with_capacity(bytes.freeze(), ranges.len());
+        for (name, value) in ranges {
+            headers.push_span(name, value, false);
+        }
+        headers
     }
 
     /// The number of fields.
@@ -219,7 +238,9 @@ impl Headers {
 
     /// The fields of one kind, in order.
     pub(crate) fn of_kind(&self, kind: FieldKind) -> impl Iterator<Item = HeaderField<'_>> + '_ {
-        self.spans
+        // No field of `kind`: nothing to look through.
+        let spans = if self.has(kind) { &self.spans[..] } else { &[] };
+        spans
             .iter()
             .filter(move |span| span.kind == kind)
             .map(|span| self.field(span))
@@ -227,7 +248,7 @@ impl Headers {
 
     /// Whether some field is of `kind`.
     pub(crate) fn has(&self, kind: FieldKind) -> bool {
-        self.spans.iter().any(|span| span.kind == kind)
+        self.kinds & kind.bit() != 0
     }
 
     /// `part` (a slice of a field of these headers) as a zero-copy `Bytes`; a slice from

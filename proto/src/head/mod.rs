@@ -7,9 +7,11 @@
 //! counted per field) until serialization.
 
 mod fields;
+mod lines;
 pub mod request;
 pub mod response;
 pub(crate) mod scan;
+mod swar;
 
 use bytes::Bytes;
 
@@ -102,6 +104,22 @@ impl ConnectionOptions {
             })
     }
 
+    /// [`nominates`](Self::nominates) for a field of parsed headers: its kind, worked out at
+    /// parse time, stands for the comparisons with `upgrade` and `keep-alive`.
+    #[inline]
+    pub(crate) fn nominates_field(&self, field: &HeaderField<'_>) -> bool {
+        (self.upgrade && field.kind() == FieldKind::Upgrade)
+            || (self.keep_alive && field.kind() == FieldKind::KeepAlive)
+            || (self.close && field.name.eq_ignore_ascii_case(b"close"))
+            || (!self.values.is_empty() && self.nominates_other(field.name))
+    }
+
+    /// Whether `name` is one of [`others`](Self::others).
+    #[inline(never)]
+    fn nominates_other(&self, name: &[u8]) -> bool {
+        self.others().any(|t| t.eq_ignore_ascii_case(name))
+    }
+
     /// Whether the field `name` was nominated as hop-by-hop (case-insensitive).
     pub fn nominates(&self, name: &[u8]) -> bool {
         (self.upgrade && name.eq_ignore_ascii_case(b"upgrade"))
@@ -134,7 +152,7 @@ pub fn trim_ows(value: &[u8]) -> &[u8] {
 }
 
 /// Whether `b` is a `tchar` (RFC 9110 §5.6.2).
-pub fn is_tchar(b: u8) -> bool {
+pub const fn is_tchar(b: u8) -> bool {
     matches!(b,
         b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
         | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')

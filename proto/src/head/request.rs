@@ -31,6 +31,7 @@ use std::net::Ipv6Addr;
 
 use bytes::Bytes;
 
+use super::swar::{bytes_below, bytes_equal, bytes_from_del, find_byte, word};
 use super::{
     content_length, is_token, transfer_coding, trim_ows, BodyFraming, ConnectionOptions, FieldKind,
     Headers, LengthError, TransferCoding, Version,
@@ -98,10 +99,7 @@ impl RequestHead {
 /// checks run in the order documented in the [module docs](self).
 pub fn parse_request_head(head: Bytes, config: &Config) -> Result<RequestHead, RequestError> {
     let buf: &[u8] = &head;
-    let newline = buf
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or(RequestError::MalformedRequestLine)?;
+    let newline = find_byte(buf, 0, b'\n').ok_or(RequestError::MalformedRequestLine)?;
     let (line, rest) = buf.split_at(newline);
     let fields = rest.get(1..).unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -208,10 +206,7 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, RequestError> {
         return Err(RequestError::InvalidMethod);
     }
     // Visible ASCII only: no whitespace, CTL, DEL or obs-text; no fragment (CVE-2023-45539).
-    if !target
-        .iter()
-        .all(|&b| (0x21..=0x7e).contains(&b) && b != b'#')
-    {
+    if !is_visible_target(target) {
         return Err(RequestError::InvalidTarget);
     }
     let version = parse_version(version)?;
@@ -225,6 +220,23 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, RequestError> {
         version,
         form,
     })
+}
+
+/// Whether every byte of `target` is visible ASCII (`0x21..=0x7e`) other than `#`, eight bytes
+/// at a time.
+fn is_visible_target(target: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(x) = word(target, at) {
+        if bytes_below(x, 0x21) | bytes_from_del(x) | bytes_equal(x, b'#') != 0 {
+            return false;
+        }
+        at += 8;
+    }
+    target
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .all(|&b| (0x21..=0x7e).contains(&b) && b != b'#')
 }
 
 /// `HTTP/` DIGIT `.` DIGIT, case-sensitive (RFC 9112 §2.3); only 1.0 and 1.1 are spoken.
@@ -284,9 +296,14 @@ fn target_form<'a>(method: &[u8], target: &'a [u8]) -> Result<TargetForm<'a>, Re
 
 /// Parses the field lines (everything after the request line) into zero-copy fields.
 fn parse_fields(head: &Bytes, fields: &[u8], config: &Config) -> Result<Headers, RequestError> {
-    // httparse validates every name as a token, every value as field-vchar/SP/HTAB/obs-text, and
-    // refuses lines that start with whitespace; `field_error` only runs to name the error.
     let max = config.limits.max_headers;
+    let start = head.len().saturating_sub(fields.len());
+    if let Some(headers) = super::lines::parse(head, start, max, !config.underscores_in_headers) {
+        return Ok(headers);
+    }
+    // Not a plain valid field section: httparse decides. It validates every name as a token,
+    // every value as field-vchar/SP/HTAB/obs-text, and refuses lines that start with whitespace;
+    // `field_error` only runs to name the error.
     let parsed = super::with_header_slots(fields, max, |slots| {
         match httparse::parse_headers(fields, slots)? {
             httparse::Status::Complete((consumed, parsed)) => {
@@ -311,30 +328,12 @@ fn collect(head: &Bytes, parsed: &[httparse::Header<'_>], config: &Config) -> He
     for field in parsed {
         let name = field.name.as_bytes();
         // nginx `underscores_in_headers off` + `ignore_invalid_headers on`: drop silently.
-        if !config.underscores_in_headers && has_underscore(name) {
+        if !config.underscores_in_headers && name.contains(&b'_') {
             continue;
         }
         headers.push(name, trim_ows(field.value));
     }
     headers
-}
-
-/// Whether `name` holds `_`, eight bytes at a time (names are short; this runs for each one).
-fn has_underscore(name: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    const UNDERSCORES: u64 = u64::from_le_bytes([b'_'; 8]);
-    let mut chunks = name.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            return true;
-        };
-        let word = u64::from_le_bytes(bytes) ^ UNDERSCORES;
-        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().contains(&b'_')
 }
 
 /// Names the rule a field section broke, once httparse refused it. A fold is reported as such
@@ -412,60 +411,92 @@ fn body_framing(
 /// `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2), stricter than the RFC in two ways:
 /// the host is never empty and never holds `..` (as nginx). No userinfo: `@` is not allowed.
 pub(crate) fn is_valid_host(authority: &[u8]) -> bool {
+    if authority.first() != Some(&b'[') {
+        return is_valid_name_and_port(authority);
+    }
     if authority.windows(2).any(|w| w == b"..") {
         return false;
     }
-    let port = if let Some(rest) = authority.strip_prefix(b"[") {
-        let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let (literal, after) = rest.split_at(close);
-        if !is_ip_literal(literal) {
-            return false;
-        }
-        match after.get(1..).unwrap_or_default() {
-            [] => None,
-            [b':', port @ ..] => Some(port),
+    let rest = authority.get(1..).unwrap_or_default();
+    let Some(close) = rest.iter().position(|&b| b == b']') else {
+        return false;
+    };
+    let (literal, after) = rest.split_at(close);
+    if !is_ip_literal(literal) {
+        return false;
+    }
+    match after.get(1..).unwrap_or_default() {
+        [] => true,
+        [b':', port @ ..] => is_port(port),
+        _ => false,
+    }
+}
+
+/// `reg-name [":" port]` with a non-empty host and no `..`, in one pass over the bytes (this
+/// runs for every request's `Host`).
+fn is_valid_name_and_port(authority: &[u8]) -> bool {
+    let mut at = 0;
+    let mut after_dot = false;
+    while let Some(&b) = authority.get(at) {
+        match b {
+            b':' => break,
+            b'.' if after_dot => return false,
+            b'%' => match authority.get(at + 1..at + 3) {
+                Some([h1, h2]) if h1.is_ascii_hexdigit() && h2.is_ascii_hexdigit() => {
+                    at += 3;
+                    after_dot = false;
+                    continue;
+                }
+                _ => return false,
+            },
+            _ if REG_NAME[usize::from(b)] => {}
             _ => return false,
         }
-    } else {
-        let colon = authority.iter().position(|&b| b == b':');
-        let (host, port) = match colon {
-            Some(i) => {
-                let (host, port) = authority.split_at(i);
-                (host, Some(port.get(1..).unwrap_or_default()))
-            }
-            None => (authority, None),
-        };
-        if !is_reg_name(host) {
-            return false;
-        }
-        port
-    };
-    port.map_or(true, is_port)
+        after_dot = b == b'.';
+        at += 1;
+    }
+    match authority.get(at..).unwrap_or_default() {
+        _ if at == 0 => false,
+        [] => true,
+        [_colon, port @ ..] => is_port(port),
+    }
 }
+
+/// The bytes a `reg-name` holds besides `%` escapes: unreserved and sub-delims.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `b < 256`, so the cast is exact.
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
 /// `1*5DIGIT`, at most 65535.
 fn is_port(port: &[u8]) -> bool {
     (1..=5).contains(&port.len())
         && port.iter().all(u8::is_ascii_digit)
         && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
-}
-
-/// A non-empty `reg-name`: unreserved / pct-encoded / sub-delims (IPv4 addresses included).
-fn is_reg_name(host: &[u8]) -> bool {
-    let mut rest = host;
-    while let Some((&b, tail)) = rest.split_first() {
-        rest = match (b, tail) {
-            (b'%', [h1, h2, after @ ..]) if h1.is_ascii_hexdigit() && h2.is_ascii_hexdigit() => {
-                after
-            }
-            (b'%', _) => return false,
-            _ if is_unreserved(b) || is_sub_delim(b) => tail,
-            _ => return false,
-        };
-    }
-    !host.is_empty()
 }
 
 /// The inside of `[…]`: an IPv6 address or `v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` ).

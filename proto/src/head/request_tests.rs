@@ -458,11 +458,83 @@ proptest! {
 #[test]
 fn underscores_are_found_at_every_offset() {
     for len in 1..20 {
-        assert!(!has_underscore(&vec![b'a'; len]));
+        let plain = get(format!("{}: v\r\n", "a".repeat(len)).as_bytes());
+        assert_eq!(ok(&plain).headers.len(), 2, "{len}");
         for at in 0..len {
             let mut name = vec![b'^'; len];
             name[at] = b'_';
-            assert!(has_underscore(&name), "{len} {at}");
+            let mut fields = name.clone();
+            fields.extend_from_slice(b": v\r\n");
+            let head = ok(&get(&fields));
+            assert_eq!(head.headers.len(), 1, "{len} {at}: only Host is left");
+            let kept = parse_with(
+                &get(&fields),
+                &Config {
+                    underscores_in_headers: true,
+                    ..Config::default()
+                },
+            )
+            .expect("valid");
+            assert_eq!(kept.headers.get(1).map(|f| f.name), Some(&name[..]));
         }
+    }
+}
+
+/// `is_valid_host` as first written (split, then each part checked): the reference for the
+/// one-pass version.
+fn is_valid_host_reference(authority: &[u8]) -> bool {
+    if authority.windows(2).any(|w| w == b"..") {
+        return false;
+    }
+    let port = if let Some(rest) = authority.strip_prefix(b"[") {
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (literal, after) = rest.split_at(close);
+        if !is_ip_literal(literal) {
+            return false;
+        }
+        match after.get(1..).unwrap_or_default() {
+            [] => None,
+            [b':', port @ ..] => Some(port),
+            _ => return false,
+        }
+    } else {
+        let (host, port) = match authority.iter().position(|&b| b == b':') {
+            Some(i) => (&authority[..i], Some(&authority[i + 1..])),
+            None => (authority, None),
+        };
+        let mut rest = host;
+        while let Some((&b, tail)) = rest.split_first() {
+            rest = match (b, tail) {
+                (b'%', [h1, h2, after @ ..])
+                    if h1.is_ascii_hexdigit() && h2.is_ascii_hexdigit() =>
+                {
+                    after
+                }
+                (b'%', _) => return false,
+                _ if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) => tail,
+                _ => return false,
+            };
+        }
+        if host.is_empty() {
+            return false;
+        }
+        port
+    };
+    port.map_or(true, is_port)
+}
+
+proptest::proptest! {
+    #[test]
+    fn host_check_agrees_with_the_reference(
+        authority in proptest::collection::vec(
+            proptest::sample::select(b"a1F.:%[]@-_~!$&'()*+,;=/ 9".to_vec()), 0..16),
+    ) {
+        proptest::prop_assert_eq!(
+            is_valid_host(&authority),
+            is_valid_host_reference(&authority),
+            "{:?}", String::from_utf8_lossy(&authority)
+        );
     }
 }

@@ -89,23 +89,15 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
     if head.len() > config.limits.max_response_head_bytes {
         return Err(ResponseError::HeadTooLarge);
     }
-    // httparse validates names as tokens, values as field-vchar/SP/HTAB/obs-text and refuses
-    // folded lines; the fold check only runs to name the error.
     let buf: &[u8] = &head;
     let max = config.limits.max_response_headers;
-    let parsed = super::with_header_slots(buf, max, |slots| {
-        let mut parsed = httparse::Response::new(slots);
-        Ok(match parsed.parse(buf)? {
-            httparse::Status::Complete(end) => Some((
-                end,
-                parsed.version,
-                parsed.code,
-                parsed.reason.map(str::as_bytes),
-                collect(&head, parsed.headers),
-            )),
-            httparse::Status::Partial => None,
-        })
-    });
+    // httparse validates names as tokens, values as field-vchar/SP/HTAB/obs-text and refuses
+    // folded lines; the fold check only runs to name the error. A plain head takes the one-pass
+    // path, which accepts only what httparse accepts and yields the same parts.
+    let parsed = match plain_head(&head, max) {
+        Some(parsed) => Ok(Some(parsed)),
+        None => parse_with_httparse(&head, max),
+    };
     let (end, version, code, parsed_reason, headers) = match parsed {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Err(ResponseError::InvalidHead),
@@ -149,6 +141,64 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
         content_length,
         chunked,
         connection,
+    })
+}
+
+/// The parts of a head as httparse sees them: `(end, version, code, reason, headers)`.
+type Parts<'a> = (usize, Option<u8>, Option<u16>, Option<&'a [u8]>, Headers);
+
+/// A status line the way every server writes it (`HTTP/1.x SP 3DIGIT [SP reason]`, the reason
+/// in VCHAR / SP / HTAB) followed by a plain field section ending exactly at the end of `head`:
+/// its parts, the same httparse finds, without httparse. `None` for anything else.
+fn plain_head(head: &Bytes, max: usize) -> Option<Parts<'_>> {
+    let buf: &[u8] = head;
+    let version = match buf.get(..9)? {
+        b"HTTP/1.1 " => 1,
+        b"HTTP/1.0 " => 0,
+        _ => return None,
+    };
+    let code = match *buf.get(9..12)? {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+        }
+        _ => return None,
+    };
+    let (reason, fields) = match *buf.get(12)? {
+        b' ' => {
+            let len = buf
+                .get(13..)?
+                .iter()
+                .position(|&b| !(b == b'\t' || (0x20..=0x7e).contains(&b)))?;
+            let end = 13 + len;
+            match buf.get(end..end + 2) {
+                Some(b"\r\n") => (buf.get(13..end)?, end + 2),
+                _ if buf.get(end) == Some(&b'\n') => (buf.get(13..end)?, end + 1),
+                _ => return None,
+            }
+        }
+        b'\n' => (&buf[..0], 13),
+        b'\r' if buf.get(13) == Some(&b'\n') => (&buf[..0], 14),
+        _ => return None,
+    };
+    let headers = super::lines::parse(head, fields, max, false)?;
+    Some((buf.len(), Some(version), Some(code), Some(reason), headers))
+}
+
+/// The parts of `head` as httparse parses it.
+fn parse_with_httparse(head: &Bytes, max: usize) -> Result<Option<Parts<'_>>, httparse::Error> {
+    let buf: &[u8] = head;
+    super::with_header_slots(buf, max, |slots| {
+        let mut parsed = httparse::Response::new(slots);
+        Ok(match parsed.parse(buf)? {
+            httparse::Status::Complete(end) => Some((
+                end,
+                parsed.version,
+                parsed.code,
+                parsed.reason.map(str::as_bytes),
+                collect(head, parsed.headers),
+            )),
+            httparse::Status::Partial => None,
+        })
     })
 }
 
@@ -488,6 +538,73 @@ mod tests {
             fn near_heads_never_panic_and_accepted_ones_are_clean(input in almost_a_head()) {
                 check(input);
             }
+        }
+    }
+
+    /// The one-pass path, where it answers, gives exactly httparse's parts.
+    fn same_parts(input: &[u8], max: usize) {
+        let head = Bytes::copy_from_slice(input);
+        let Some(fast) = plain_head(&head, max) else {
+            return;
+        };
+        let slow = parse_with_httparse(&head, max);
+        let Ok(Some(slow)) = slow else {
+            panic!(
+                "{:?}: httparse says {slow:?}",
+                String::from_utf8_lossy(input)
+            );
+        };
+        assert_eq!(fast.0, slow.0);
+        assert_eq!((fast.1, fast.2), (slow.1, slow.2));
+        assert_eq!(fast.3.unwrap_or_default(), slow.3.unwrap_or_default());
+        assert_eq!(fast.4, slow.4);
+    }
+
+    #[test]
+    fn plain_heads_take_the_one_pass_path() {
+        for input in [
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"[..],
+            b"HTTP/1.0 200 OK\nA: b\n\n",
+            b"HTTP/1.1 204\r\n\r\n",
+            b"HTTP/1.1 204 \r\n\r\n",
+            b"HTTP/1.1 200  two  spaces\t\r\n\r\n",
+        ] {
+            assert!(
+                plain_head(&Bytes::from_static(input), 8).is_some(),
+                "{input:?}"
+            );
+            same_parts(input, 8);
+        }
+        for input in [
+            &b"\r\nHTTP/1.1 200 OK\r\n\r\n"[..],
+            b"HTTP/1.1 200 \xc3\x9c\r\n\r\n",
+            b"HTTP/1.2 200 OK\r\n\r\n",
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/1.1 200OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nextra",
+        ] {
+            assert!(
+                plain_head(&Bytes::from_static(input), 8).is_none(),
+                "{input:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_path_agrees_with_httparse(
+            version in proptest::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "http/1.1"]),
+            code in "[0-9]{2,4}",
+            reason in "( [ -~\t\u{80}]{0,12})?",
+            eol in proptest::sample::select(vec!["\r\n", "\n", "\r"]),
+            fields in "([A-Za-z_-]{1,6}:[ \t]?[ -~]{0,8}\r?\n){0,4}",
+            end in proptest::sample::select(vec!["\r\n", "\n", "", "\r\nx"]),
+            max in 0usize..5,
+        ) {
+            let input = format!("{version} {code}{reason}{eol}{fields}{end}");
+            same_parts(input.as_bytes(), max);
         }
     }
 }
