@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use switchyard_proto::head::request::{parse_request_head, RequestHead};
-use switchyard_proto::head::{BodyFraming, Version};
+use switchyard_proto::head::{BodyFraming, Headers, Version};
 use switchyard_proto::rewrite::write_upstream_request;
 use switchyard_proto::rules::{HeaderAction, HeaderRule, RuleContext};
 use switchyard_proto::upgrade::client_offer;
@@ -74,12 +74,23 @@ pub(crate) fn run(data: &[u8]) -> Checked {
     let client = client_info();
     for config in [Config::default(), busy_config()] {
         if let Ok(request) = parse_request_head(Bytes::copy_from_slice(data), &config) {
+            wire::same_fields(
+                "request_head.same-fields",
+                wire::request(data, "request_head.same-fields"),
+                fields_of(&request.headers),
+                !config.underscores_in_headers,
+            )?;
             check_request_head(&request, &config)?;
             let out = upstream_head(&request, &config, &client);
             check_upstream_request(&out, &request, &config, &client)?;
         }
     }
     session_agrees(data)
+}
+
+/// The fields of a parsed head, as copies.
+pub(crate) fn fields_of(headers: &Headers) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    headers.iter().map(|f| (f.name.to_vec(), f.value.to_vec()))
 }
 
 /// The upstream head the proxy writes for `request`.

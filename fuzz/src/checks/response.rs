@@ -39,6 +39,12 @@ pub(crate) fn run(data: &[u8]) -> Checked {
     let Ok(response) = parse_response_head(Bytes::copy_from_slice(data), &config) else {
         return Ok(());
     };
+    wire::same_fields(
+        "response_head.same-fields",
+        wire::response(data, "response_head.same-fields"),
+        super::request::fields_of(&response.headers),
+        false,
+    )?;
     check_response_head(&response)?;
     if response.is_interim() {
         let mut out = BytesMut::new();

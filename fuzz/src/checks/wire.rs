@@ -230,3 +230,49 @@ pub(crate) fn show(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// The core's fields of a head it accepted are exactly those httparse reads in the same bytes
+/// (names, and values without surrounding whitespace), minus the names with `_` when
+/// `drop_underscored`. The core parses plain field sections itself (`proto/src/head/lines.rs`)
+/// and falls back to httparse for anything else: the two must never disagree on what a head
+/// says. `httparse_view` is httparse's reading of the same bytes.
+pub(crate) fn same_fields(
+    invariant: &'static str,
+    httparse_view: Result<Head, Violation>,
+    core: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    drop_underscored: bool,
+) -> Checked {
+    let parsed = match httparse_view {
+        Ok(Head::Complete(parsed)) => parsed,
+        Ok(Head::Partial) => {
+            return Err(Violation::new(
+                invariant,
+                "the core accepted a head httparse finds incomplete".to_owned(),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    let trim = |v: &[u8]| {
+        let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+        let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+        match (start, end) {
+            (Some(s), Some(e)) => v[s..=e].to_vec(),
+            _ => Vec::new(),
+        }
+    };
+    let want: Vec<(Vec<u8>, Vec<u8>)> = parsed
+        .fields
+        .iter()
+        .filter(|(name, _)| !(drop_underscored && name.contains(&b'_')))
+        .map(|(name, value)| (name.clone(), trim(value)))
+        .collect();
+    let got: Vec<(Vec<u8>, Vec<u8>)> = core.collect();
+    if want == got {
+        Ok(())
+    } else {
+        Err(Violation::new(
+            invariant,
+            format!("httparse reads {want:?}, the core {got:?}"),
+        ))
+    }
+}
