@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
 use tokio::time::Sleep;
 
-use crate::context::Context;
+use crate::context::{Context, OpenSession};
 use crate::peer::{is_transient, Peer, Stream};
 
 /// Most chunks handed to one vectored write.
@@ -33,37 +33,56 @@ const MAX_SLICES: usize = 16;
 const MAX_ROUNDS: usize = 64;
 
 /// Proxies one client connection over any stream (a TLS stream, a pipe, a TCP stream) until
-/// the session ends or the [`Context`] shuts down, and returns how it ended. The stream is read
-/// with `poll_read` into the session's buffer; for a plain [`TcpStream`] prefer
-/// [`proxy_tcp_connection`], which waits for readiness first so that idle connections hold no
-/// buffer.
-pub async fn proxy_connection<S>(client: S, info: ClientInfo, ctx: &Context) -> Summary
+/// the session ends or the [`Context`] shuts down, and resolves to how it ended. The stream is
+/// read with `poll_read`; for a plain [`TcpStream`] prefer [`proxy_tcp_connection`], which
+/// waits for readiness before it reads.
+///
+/// The session starts (and counts in [`Context::open_sessions`]) when this is called; await the
+/// future at once.
+pub fn proxy_connection<'a, S>(
+    client: S,
+    info: ClientInfo,
+    ctx: &'a Context,
+) -> impl Future<Output = Summary> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
-    drive(Stream(client), info, ctx).await
+    drive(Stream(client), info, ctx)
 }
 
 /// Proxies one TCP client connection (the fast path [`serve`](crate::serve) uses): reads wait
-/// for readiness before the session's buffer is lent, and `TCP_NODELAY` is set.
-pub async fn proxy_tcp_connection(client: TcpStream, info: ClientInfo, ctx: &Context) -> Summary {
+/// for readiness, so that an idle connection holds no buffer, and `TCP_NODELAY` is set. Like
+/// [`proxy_connection`], the session starts when this is called.
+pub fn proxy_tcp_connection(
+    client: TcpStream,
+    info: ClientInfo,
+    ctx: &Context,
+) -> impl Future<Output = Summary> + '_ {
     if let Err(e) = client.set_nodelay(true) {
         log::debug!("TCP_NODELAY on the client socket: {e}");
     }
-    drive(client, info, ctx).await
+    drive(client, info, ctx)
 }
 
-async fn drive<C: Peer>(client: C, info: ClientInfo, ctx: &Context) -> Summary {
-    let _open = ctx.enter();
-    let mut stop = pin!(ctx.stop_signal());
-    stop.as_mut().enable();
+/// The session's future. A plain function returning an `async` block that captures only the
+/// driver: an `async fn` would also keep its arguments (the stream, the client's address) in
+/// the future for its whole life, and every idle connection pays for the task's size.
+fn drive<'a, C: Peer + 'a>(
+    client: C,
+    info: ClientInfo,
+    ctx: &'a Context,
+) -> impl Future<Output = Summary> + 'a {
     let mut driver = Driver::new(ctx, client, info, Instant::now());
-    if ctx.is_shutting_down() {
-        return driver.abandon();
+    async move {
+        let mut stop = pin!(ctx.stop_signal());
+        stop.as_mut().enable();
+        if ctx.is_shutting_down() {
+            return driver.abandon();
+        }
+        // Not registered with the timer until the first deadline arms it.
+        let mut sleep = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        poll_fn(|cx| driver.poll(cx, sleep.as_mut(), stop.as_mut())).await
     }
-    // Not registered with the timer until the first deadline arms it.
-    let mut sleep = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
-    poll_fn(|cx| driver.poll(cx, sleep.as_mut(), stop.as_mut())).await
 }
 
 /// A boxed upstream connect in flight.
@@ -94,6 +113,8 @@ struct Driver<'a, C> {
     shutting: [bool; 2],
     /// The deadline the timer is armed at.
     armed: Option<Instant>,
+    /// Counts the session as open; the last field, so that the sockets are closed first.
+    _open: OpenSession<'a>,
 }
 
 impl<'a, C: Peer> Driver<'a, C> {
@@ -108,6 +129,7 @@ impl<'a, C: Peer> Driver<'a, C> {
             failover: Failover::default(),
             shutting: [false; 2],
             armed: None,
+            _open: ctx.enter(),
         }
     }
 
@@ -320,7 +342,8 @@ impl<'a, C: Peer> Driver<'a, C> {
         match polled {
             Poll::Pending => return false,
             Poll::Ready(Ok(0)) => session.handle_eof(side, now),
-            Poll::Ready(Ok(n)) => session.handle_read(side, n, now),
+            // The peer reported the bytes to the session.
+            Poll::Ready(Ok(_)) => {}
             Poll::Ready(Err(e)) => {
                 log::debug!("{}: reading {side:?}: {e}", ClientAddr(*addr));
                 session.handle_error(side, now);

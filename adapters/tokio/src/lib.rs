@@ -10,9 +10,11 @@
 //!   (`driver.rs`): it polls the client, the upstream, the pending connect, the single timer
 //!   and the shutdown signal, with no extra task, channel or lock per connection.
 //! * **Readiness before buffers.** For TCP the driver waits for `poll_read_ready` and only then
-//!   lends the session's receive buffer to `try_read`, so an idle connection holds no data
-//!   buffer (the session frees empty buffers one second after the last read). Generic client
-//!   streams (TLS, in-memory pipes) are read with `poll_read` straight into the session's buffer.
+//!   reads, so an idle connection holds no data buffer (the session frees an empty receive
+//!   buffer after a short read, and every empty buffer a second after the last read). A short read or write clears tokio's readiness, so the next
+//!   one waits for the reactor instead of failing with `EAGAIN`: an upgrade with one echo
+//!   costs no system call that returns `EAGAIN`. Generic client streams (TLS, in-memory pipes)
+//!   are read with `poll_read`.
 //! * **One copy per tunnelled byte**, vectored writes of up to 16 queued chunks, `TCP_NODELAY`
 //!   on every socket, half-close with `shutdown(Write)`.
 //! * **Pooled upstreams and failover.** Idle upstream connections wait in the core's

@@ -1,13 +1,16 @@
 //! The two ways of doing I/O with one peer of a session.
 //!
-//! * [`TcpStream`] — the fast path: wait for read readiness first, and only then lend the
-//!   session's receive buffer to `try_read`. A quiet connection therefore never has a buffer
-//!   lent, and the session can free its empty buffers while the connection idles.
-//! * [`Stream`] — any `AsyncRead + AsyncWrite + Unpin` (TLS, pipes): `poll_read` straight into
-//!   the session's buffer, which is taken back at once when the read is pending.
+//! * [`TcpStream`] — the fast path: wait for read readiness first, and only then read. A quiet
+//!   connection therefore never has a buffer lent, and the session can free its empty buffers
+//!   while the connection idles. Readiness is tokio's, cached per direction: a *short* read or
+//!   write (fewer bytes than asked) means the socket is drained or its send buffer full, so it
+//!   clears that readiness exactly as `WouldBlock` would, and the next read or write waits for
+//!   the reactor instead of making a system call that can only fail with `EAGAIN`.
+//! * [`Stream`] — any `AsyncRead + AsyncWrite + Unpin` (TLS, pipes): read with `poll_read`.
 //!
 //! Either way a byte is read once into the session's buffer and written from it: no copy in
-//! between and no allocation per read.
+//! between and no allocation per read. The buffer is lent only for the read itself and handed
+//! back at once (`handle_read`), so a read that finds nothing leaves no buffer lent.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -15,13 +18,14 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use switchyard_proto::{Session, Side};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// One peer of a session, as the driver sees it.
 pub(crate) trait Peer {
-    /// Reads `side`'s next bytes into the session's buffer once some are there; returns how
-    /// many (0: end of stream). The caller reports them with `handle_read` / `handle_eof`.
+    /// Reads `side`'s next bytes into the session's buffer once some are there (already
+    /// reported with [`Session::handle_read`]), and returns how many; 0 is the end of the
+    /// stream, which the caller reports with `handle_eof`.
     /// Call only when `session.read_window(side) > 0`.
     fn poll_read_into(
         &mut self,
@@ -51,14 +55,14 @@ impl Peer for TcpStream {
         now: Instant,
     ) -> Poll<io::Result<usize>> {
         loop {
+            // Readiness first: no buffer is lent to a socket with nothing to read.
             ready!(self.poll_read_ready(cx))?;
-            match self.try_read(session.read_buf(side)) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if is_transient(&e) => {
-                    // The readiness was stale (tokio has cleared it): take the buffer back.
-                    session.handle_read(side, 0, now);
-                }
-                Err(e) => return Poll::Ready(Err(e)),
+            // tokio's `poll_read` clears the readiness on a short read as on `WouldBlock`
+            // (then it returns `Pending`, with the waker registered).
+            let stream = Pin::new(&mut *self);
+            match read_into_session(session, side, now, |buf| stream.poll_read(cx, buf)) {
+                Poll::Ready(Err(e)) if is_transient(&e) => {}
+                polled => return polled,
             }
         }
     }
@@ -68,7 +72,30 @@ impl Peer for TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        AsyncWrite::poll_write_vectored(Pin::new(self), cx, bufs)
+        let offered: usize = bufs.iter().map(|buf| buf.len()).sum();
+        let stream: &Self = self;
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            let mut short = None;
+            let written = stream.try_io(Interest::WRITABLE, || {
+                let n = stream.try_write_vectored(bufs)?;
+                if 0 < n && n < offered {
+                    // The send buffer is full. `try_io` clears the readiness on `WouldBlock`
+                    // only (tokio's own `poll_write_vectored` does not clear it at all), so
+                    // say `WouldBlock` and keep the count: the next write waits for the
+                    // reactor instead of failing with `EAGAIN`.
+                    short = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match (short, written) {
+                (Some(n), _) => return Poll::Ready(Ok(n)),
+                // Stale readiness, now cleared: wait for the reactor.
+                (None, Err(e)) if is_transient(&e) => {}
+                (None, written) => return Poll::Ready(written),
+            }
+        }
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -89,20 +116,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Peer for Stream<S> {
         side: Side,
         now: Instant,
     ) -> Poll<io::Result<usize>> {
-        let mut buf = ReadBuf::new(session.read_buf(side));
-        match Pin::new(&mut self.0).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
+        let stream = Pin::new(&mut self.0);
+        match read_into_session(session, side, now, |buf| stream.poll_read(cx, buf)) {
             Poll::Ready(Err(e)) if is_transient(&e) => {
-                session.handle_read(side, 0, now);
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                // Nothing was read: the buffer is not kept lent while the stream waits.
-                session.handle_read(side, 0, now);
-                Poll::Pending
-            }
+            polled => polled,
         }
     }
 
@@ -117,6 +137,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Peer for Stream<S> {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
+}
+
+/// Runs one `read` into the session's buffer and reports it; returns how many bytes were read
+/// (0: end of stream, for the caller to report). The buffer is taken back at once when nothing
+/// was read, so that it can be freed while the peer is quiet.
+fn read_into_session(
+    session: &mut Session,
+    side: Side,
+    now: Instant,
+    read: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>,
+) -> Poll<io::Result<usize>> {
+    let mut buf = ReadBuf::new(session.read_buf(side));
+    let polled = read(&mut buf);
+    let n = match polled {
+        Poll::Ready(Ok(())) => buf.filled().len(),
+        _ => 0,
+    };
+    session.handle_read(side, n, now);
+    polled.map_ok(|()| n)
 }
 
 /// Errors that mean "try again", not "the connection failed".
