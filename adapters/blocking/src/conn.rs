@@ -2,8 +2,10 @@
 //! loop thread with many connections, or [`proxy_connection`](crate::proxy_connection) with one).
 //!
 //! Sockets are registered edge-triggered for both directions, once. A [`Ready`] per socket
-//! remembers what the last events said; an operation that returns `WouldBlock` clears it. So a
-//! read happens only on a socket known to be readable (and only then is the session's buffer
+//! remembers what the last events said; an operation that returns `WouldBlock` clears it, and so
+//! does a short read (the socket is drained; new bytes bring a new edge), unless the peer's FIN
+//! was reported, which a read must still see. So a read happens only on a socket known to be
+//! readable (and only then is the session's buffer
 //! lent), and the loop around [`Conn::drive`] only has to deliver events and deadlines.
 //!
 //! The driver decides nothing about HTTP: the only choices it makes are which upstream server
@@ -46,6 +48,9 @@ pub(crate) fn key_of(token: Token) -> usize {
 struct Ready {
     readable: bool,
     writable: bool,
+    /// The peer closed its write half (or the socket failed): reading goes on until the read
+    /// that reports it, even after a short read.
+    read_closed: bool,
 }
 
 /// A connect in flight.
@@ -152,7 +157,8 @@ impl Conn {
             return; // a socket that was replaced meanwhile
         };
         let failed = event.is_error();
-        ready.readable |= failed || event.is_readable() || event.is_read_closed();
+        ready.read_closed |= failed || event.is_read_closed();
+        ready.readable |= ready.read_closed || event.is_readable();
         ready.writable |= failed || event.is_writable() || event.is_write_closed();
     }
 
@@ -250,8 +256,8 @@ impl Conn {
                         server,
                         conn,
                         ready: Ready {
-                            readable: false,
                             writable: true,
+                            ..Ready::default()
                         },
                     };
                     self.session.handle_connected_reused(now);
@@ -459,9 +465,19 @@ impl Conn {
         if !ready.readable || session.read_window(side) == 0 {
             return false;
         }
-        match (&*stream).read(session.read_buf(side)) {
+        let buf = session.read_buf(side);
+        let lent = buf.len();
+        match (&*stream).read(buf) {
             Ok(0) => session.handle_eof(side, now),
-            Ok(n) => session.handle_read(side, n, now),
+            Ok(n) => {
+                // A short read drained the socket: the next bytes come with a new edge, so wait
+                // for it instead of reading into `WouldBlock` (unless the peer's FIN is known
+                // to be there, which reading must report).
+                if n < lent {
+                    ready.readable = ready.read_closed;
+                }
+                session.handle_read(side, n, now);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 ready.readable = false;
                 session.handle_read(side, 0, now);
