@@ -22,6 +22,8 @@ pub(crate) struct Inbox {
     filled: usize,
     /// Length of the room last handed out by `spare()` (to tell a short read).
     lent: usize,
+    /// Bytes arrived since [`take_arrival`](Self::take_arrival) was last called.
+    arrived: bool,
 }
 
 impl Inbox {
@@ -49,6 +51,7 @@ impl Inbox {
     pub(crate) fn commit(&mut self, n: usize) -> usize {
         let n = n.min(self.buf.len() - self.filled);
         self.filled += n;
+        self.arrived |= n > 0;
         n
     }
 
@@ -100,6 +103,19 @@ impl Inbox {
         // Contiguous again (the decoder only splits from the front): O(1).
         self.buf.unsplit(spare);
         result
+    }
+
+    /// Whether bytes arrived since the last call: lets a caller try something once per read.
+    pub(crate) fn take_arrival(&mut self) -> bool {
+        std::mem::take(&mut self.arrived)
+    }
+
+    /// Puts back, as a copy, the bytes just taken by [`take_all`](Self::take_all) (nothing was
+    /// received since), for a caller that turned out not to want them. It is not an arrival.
+    pub(crate) fn put_back(&mut self, data: &[u8]) {
+        let (lent, arrived) = (self.lent, self.arrived);
+        self.extend(data);
+        (self.lent, self.arrived) = (lent, arrived);
     }
 
     /// Drops every waiting byte (used only once the peer's input is being discarded).
@@ -244,6 +260,24 @@ mod tests {
             "the decoder saw the 12 data bytes, not the spare room"
         );
         assert_eq!(inbox.data(), b"3456789wx");
+    }
+
+    #[test]
+    fn inbox_put_back_restores_what_was_taken() {
+        let mut inbox = Inbox::default();
+        inbox.spare(64);
+        inbox.extend(b"GET / HTTP/1.1\r\n\r\n");
+        let lent = inbox.lent;
+        assert!(inbox.take_arrival());
+        assert!(!inbox.take_arrival(), "one answer per arrival");
+        let taken = inbox.take_all();
+        assert!(inbox.is_empty());
+        inbox.put_back(&taken);
+        assert_eq!(inbox.data(), &taken[..]);
+        assert_eq!(inbox.lent, lent, "the short-read test is unaffected");
+        assert!(!inbox.take_arrival(), "putting back is not an arrival");
+        inbox.extend(b"more");
+        assert_eq!(inbox.data(), b"GET / HTTP/1.1\r\n\r\nmore");
     }
 
     #[test]

@@ -98,6 +98,22 @@ impl RequestHead {
 /// blank line; lines may end in CRLF or a bare LF. Any byte sequence is handled without panicking;
 /// checks run in the order documented in the [module docs](self).
 pub fn parse_request_head(head: Bytes, config: &Config) -> Result<RequestHead, RequestError> {
+    parse(head, config, false)
+}
+
+/// [`parse_request_head`] when the head is valid and its field section is plain (one that
+/// `lines::parse` accepts: every line a valid `name: value` ending in CRLF or LF, the first blank
+/// line exactly at the end, at most `max_headers` fields); `None` for anything else.
+///
+/// For a session that received a whole head in one read: a plain head has the same end and the
+/// same limits whether or not the scanner looked for them first, so the scanner can be skipped.
+pub(crate) fn parse_plain_request_head(head: Bytes, config: &Config) -> Option<RequestHead> {
+    parse(head, config, true).ok()
+}
+
+/// Both of the above; `plain_only` refuses (with an error that is never shown) a field section
+/// that `lines::parse` does not accept.
+fn parse(head: Bytes, config: &Config, plain_only: bool) -> Result<RequestHead, RequestError> {
     let buf: &[u8] = &head;
     let newline = find_byte(buf, 0, b'\n').ok_or(RequestError::MalformedRequestLine)?;
     let (line, rest) = buf.split_at(newline);
@@ -111,7 +127,7 @@ pub fn parse_request_head(head: Bytes, config: &Config) -> Result<RequestHead, R
     }
 
     let request_line = parse_request_line(line)?;
-    let headers = parse_fields(&head, fields, config)?;
+    let headers = parse_fields(&head, fields, config, plain_only)?;
     let host = effective_host(&head, &headers, &request_line)?;
     let framing = body_framing(&headers, request_line.version, config)?;
     let connection = ConnectionOptions::from_headers(&headers);
@@ -295,11 +311,19 @@ fn target_form<'a>(method: &[u8], target: &'a [u8]) -> Result<TargetForm<'a>, Re
 }
 
 /// Parses the field lines (everything after the request line) into zero-copy fields.
-fn parse_fields(head: &Bytes, fields: &[u8], config: &Config) -> Result<Headers, RequestError> {
+fn parse_fields(
+    head: &Bytes,
+    fields: &[u8],
+    config: &Config,
+    plain_only: bool,
+) -> Result<Headers, RequestError> {
     let max = config.limits.max_headers;
     let start = head.len().saturating_sub(fields.len());
     if let Some(headers) = super::lines::parse(head, start, max, !config.underscores_in_headers) {
         return Ok(headers);
+    }
+    if plain_only {
+        return Err(RequestError::InvalidHeaderName);
     }
     // Not a plain valid field section: httparse decides. It validates every name as a token,
     // every value as field-vchar/SP/HTAB/obs-text, and refuses lines that start with whitespace;

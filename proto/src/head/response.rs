@@ -86,6 +86,22 @@ impl ResponseHead {
 /// but bytes after the blank line, or a head that does not end with one, are refused as
 /// [`ResponseError::InvalidHead`]. Line ends may be CRLF or a bare LF. Never panics.
 pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead, ResponseError> {
+    parse(head, config, false)
+}
+
+/// [`parse_response_head`] when the head is valid and plain (a plain status line and a field
+/// section `lines::parse` accepts: the first blank line exactly at the end, at most
+/// `max_response_headers` fields); `None` for anything else.
+///
+/// For a session that received a whole head in one read: a plain head has the same end and the
+/// same limits whether or not the scanner looked for them first, so the scanner can be skipped.
+pub(crate) fn parse_plain_response_head(head: Bytes, config: &Config) -> Option<ResponseHead> {
+    parse(head, config, true).ok()
+}
+
+/// Both of the above; `plain_only` refuses (with an error that is never shown) a head that
+/// `plain_head` does not accept.
+fn parse(head: Bytes, config: &Config, plain_only: bool) -> Result<ResponseHead, ResponseError> {
     if head.len() > config.limits.max_response_head_bytes {
         return Err(ResponseError::HeadTooLarge);
     }
@@ -96,6 +112,7 @@ pub fn parse_response_head(head: Bytes, config: &Config) -> Result<ResponseHead,
     // path, which accepts only what httparse accepts and yields the same parts.
     let parsed = match plain_head(&head, max) {
         Some(parsed) => Ok(Some(parsed)),
+        None if plain_only => return Err(ResponseError::InvalidHead),
         None => parse_with_httparse(&head, max),
     };
     let (end, version, code, parsed_reason, headers) = match parsed {

@@ -288,9 +288,14 @@ impl Session {
         };
         let relay = &mut x.request_body;
         let to_upstream = &mut self.to_upstream;
-        let outcome = self
-            .from_client
-            .with_data(|input| move_body(relay, input, to_upstream, limit));
+        // A finished body moves nothing: skip lending the inbox (splitting it would promote its
+        // buffer to shared storage, an allocation, on every later step of the exchange).
+        let outcome = if relay.done {
+            Relayed::Stalled
+        } else {
+            self.from_client
+                .with_data(|input| move_body(relay, input, to_upstream, limit))
+        };
         // Checked against what the chunk-size lines announce, so a too-large chunked body is
         // refused before its data arrives (T042).
         if max_body.is_some_and(|max| relay.decoder.announced_bytes() > max) {
@@ -306,6 +311,14 @@ impl Session {
             // Relayed 1xx heads wait for the client: parse no more until it reads them.
             return false;
         }
+        if !matches!(&self.phase, Phase::Exchange(x) if matches!(x.stage, Stage::AwaitingHead(_))) {
+            return false;
+        }
+        if let Some(response) = self.take_plain_response_head() {
+            self.on_response_head(response, now);
+            return true;
+        }
+        let limits = &self.config.limits;
         let head_limits = HeadLimits {
             max_first_line: limits.max_response_head_bytes,
             max_bytes: limits.max_response_head_bytes,
@@ -344,6 +357,31 @@ impl Session {
                 true
             }
         }
+    }
+
+    /// The usual case, taken without the scanner: everything received from the upstream is one
+    /// whole, plain, valid head (see `take_plain_request_head`, the same reasoning with the
+    /// response's limits). Anything else is put back (`None`) for the scanner and the full
+    /// parser, so every limit and error stays theirs.
+    fn take_plain_response_head(&mut self) -> Option<ResponseHead> {
+        // Once per read: after a failed try the scanner settles the head (and a pipelined rest),
+        // so putting back copies the bytes of each read at most once.
+        if !self.from_upstream.take_arrival() {
+            return None;
+        }
+        let data = self.from_upstream.data();
+        if !data.ends_with(b"\r\n\r\n")
+            || matches!(data.first(), Some(b'\r' | b'\n'))
+            || data.len() > self.config.limits.max_response_head_bytes
+        {
+            return None;
+        }
+        let head = self.from_upstream.take_all();
+        let parsed = crate::head::response::parse_plain_response_head(head.clone(), &self.config);
+        if parsed.is_none() {
+            self.from_upstream.put_back(&head);
+        }
+        parsed
     }
 
     /// A complete, valid response head arrived.
@@ -447,9 +485,12 @@ impl Session {
         };
         let reuse = *reuse;
         let to_client = &mut self.to_client;
-        let mut outcome = self
-            .from_upstream
-            .with_data(|input| move_body(relay, input, to_client, limit));
+        let mut outcome = if relay.done {
+            Relayed::Stalled
+        } else {
+            self.from_upstream
+                .with_data(|input| move_body(relay, input, to_client, limit))
+        };
         if matches!(outcome, Relayed::Stalled) && self.upstream_eof && self.from_upstream.is_empty()
         {
             outcome = match relay.decoder.eof() {

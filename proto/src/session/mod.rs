@@ -63,6 +63,7 @@ use bytes::Bytes;
 use crate::buffer::{Inbox, Outbox};
 use crate::config::Config;
 use crate::error::{Error, RequestError, UpstreamError};
+use crate::head::request::RequestHead;
 use crate::head::scan::{HeadLimits, HeadScanner, ScanError};
 use crate::rewrite::ClientInfo;
 use crate::timer::{Timer, TimerTable};
@@ -659,6 +660,15 @@ impl Session {
     }
 
     fn step_read_request_head(&mut self, now: Instant) -> bool {
+        if !matches!(self.phase, Phase::ReadRequestHead(_)) {
+            return false;
+        }
+        if let Some(request) = self.take_plain_request_head() {
+            self.timers.stop(Timer::ClientHeader);
+            self.timers.stop(Timer::KeepAliveIdle);
+            self.start_exchange(request, now);
+            return true;
+        }
         let Phase::ReadRequestHead(scanner) = &mut self.phase else {
             return false;
         };
@@ -697,5 +707,32 @@ impl Session {
                 true
             }
         }
+    }
+
+    /// The usual case, taken without the scanner: everything received is one whole, plain,
+    /// valid head (it ends with CRLF CRLF, does not start with an empty line, fits
+    /// `max_head_bytes`, and `parse_plain_request_head` accepts it). Such a head ends at its
+    /// first blank line, and holds no line or field over the limits, so the scanner would have
+    /// found exactly this span. Anything else is put back (`None`) for the scanner and the
+    /// full parser, so every limit and error stays theirs.
+    fn take_plain_request_head(&mut self) -> Option<RequestHead> {
+        // Once per read: after a failed try the scanner settles the head (and a pipelined rest),
+        // so putting back copies the bytes of each read at most once.
+        if !self.from_client.take_arrival() {
+            return None;
+        }
+        let data = self.from_client.data();
+        if !data.ends_with(b"\r\n\r\n")
+            || matches!(data.first(), Some(b'\r' | b'\n'))
+            || data.len() > self.config.limits.max_head_bytes
+        {
+            return None;
+        }
+        let head = self.from_client.take_all();
+        let parsed = crate::head::request::parse_plain_request_head(head.clone(), &self.config);
+        if parsed.is_none() {
+            self.from_client.put_back(&head);
+        }
+        parsed
     }
 }
