@@ -118,6 +118,33 @@ impl Inbox {
         (self.lent, self.arrived) = (lent, arrived);
     }
 
+    /// The fast path for heads: if bytes arrived since the last try and everything waiting is
+    /// one whole head — it ends with CRLF CRLF, does not start with an empty line, is at most
+    /// `max` bytes — takes it and returns what `parse` makes of it. When `parse` refuses, the
+    /// bytes are put back (a copy, at most once per read) for the scanner and the full parser.
+    pub(crate) fn take_whole_head<T>(
+        &mut self,
+        max: usize,
+        parse: impl FnOnce(Bytes) -> Option<T>,
+    ) -> Option<T> {
+        if !self.take_arrival() {
+            return None;
+        }
+        let data = self.data();
+        if !data.ends_with(b"\r\n\r\n")
+            || matches!(data.first(), Some(b'\r' | b'\n'))
+            || data.len() > max
+        {
+            return None;
+        }
+        let head = self.take_all();
+        let parsed = parse(head.clone());
+        if parsed.is_none() {
+            self.put_back(&head);
+        }
+        parsed
+    }
+
     /// Drops every waiting byte (used only once the peer's input is being discarded).
     pub(crate) fn clear(&mut self) {
         let _ = self.take_all();

@@ -364,24 +364,11 @@ impl Session {
     /// response's limits). Anything else is put back (`None`) for the scanner and the full
     /// parser, so every limit and error stays theirs.
     fn take_plain_response_head(&mut self) -> Option<ResponseHead> {
-        // Once per read: after a failed try the scanner settles the head (and a pipelined rest),
-        // so putting back copies the bytes of each read at most once.
-        if !self.from_upstream.take_arrival() {
-            return None;
-        }
-        let data = self.from_upstream.data();
-        if !data.ends_with(b"\r\n\r\n")
-            || matches!(data.first(), Some(b'\r' | b'\n'))
-            || data.len() > self.config.limits.max_response_head_bytes
-        {
-            return None;
-        }
-        let head = self.from_upstream.take_all();
-        let parsed = crate::head::response::parse_plain_response_head(head.clone(), &self.config);
-        if parsed.is_none() {
-            self.from_upstream.put_back(&head);
-        }
-        parsed
+        let config = &self.config;
+        self.from_upstream
+            .take_whole_head(config.limits.max_response_head_bytes, |head| {
+                crate::head::response::parse_plain_response_head(head, config)
+            })
     }
 
     /// A complete, valid response head arrived.

@@ -716,23 +716,10 @@ impl Session {
     /// found exactly this span. Anything else is put back (`None`) for the scanner and the
     /// full parser, so every limit and error stays theirs.
     fn take_plain_request_head(&mut self) -> Option<RequestHead> {
-        // Once per read: after a failed try the scanner settles the head (and a pipelined rest),
-        // so putting back copies the bytes of each read at most once.
-        if !self.from_client.take_arrival() {
-            return None;
-        }
-        let data = self.from_client.data();
-        if !data.ends_with(b"\r\n\r\n")
-            || matches!(data.first(), Some(b'\r' | b'\n'))
-            || data.len() > self.config.limits.max_head_bytes
-        {
-            return None;
-        }
-        let head = self.from_client.take_all();
-        let parsed = crate::head::request::parse_plain_request_head(head.clone(), &self.config);
-        if parsed.is_none() {
-            self.from_client.put_back(&head);
-        }
-        parsed
+        let config = &self.config;
+        self.from_client
+            .take_whole_head(config.limits.max_head_bytes, |head| {
+                crate::head::request::parse_plain_request_head(head, config)
+            })
     }
 }
